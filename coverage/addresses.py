@@ -1,0 +1,257 @@
+"""The address register (DAR / DAWA access addresses, adgangsadresser) as a validated point table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from coverage.addresstext import house_number_key, postcode_key
+from coverage.csvio import read_text_csv
+from coverage.errors import SourceError
+from coverage.grid import cell_names
+from coverage.quarantine import Quarantine
+from coverage.types import WEB_CRS, WORK_CRS
+from coverage.validate import (
+    UUID_PATTERN,
+    classify_lonlat,
+    classify_projected,
+    duplicated_first_line,
+    parse_numbers,
+)
+
+SOURCE = "addresses"
+REQUIRED = ["id", "vejnavn", "husnr", "postnr", "kommunekode"]
+EAST, NORTH = "etrs89koordinat_øst", "etrs89koordinat_nord"
+LAT, LON = "wgs84koordinat_bredde", "wgs84koordinat_længde"
+
+#: Planning zones as the register spells them, keyed by a folded spelling.
+ZONES = {
+    "byzone": "Byzone",
+    "landzone": "Landzone",
+    "sommerhusomraade": "Sommerhusområde",
+    "sommerhusområde": "Sommerhusområde",
+    "sommerhuszone": "Sommerhusområde",
+}
+
+#: Columns of the address table in a release, in order.
+ADDRESS_COLUMNS = [
+    "id",
+    "vejnavn",
+    "husnr",
+    "supplerendebynavn",
+    "postnr",
+    "postnrnavn",
+    "kommunekode",
+    "kommunenavn",
+    "zone",
+    "east",
+    "north",
+    "ddkn_m100",
+    "ddkn_km1",
+    "ddkn_km10",
+    "generated",
+    "source_file",
+    "source_line",
+]
+
+
+@dataclass
+class AddressRead:
+    """Accepted addresses of one file, and how many of its lines were read."""
+
+    addresses: gpd.GeoDataFrame
+    rows_read: int
+
+
+_TO_25832 = Transformer.from_crs(WEB_CRS, WORK_CRS, always_xy=True)
+
+
+def read_addresses(
+    path: str | Path,
+    municipalities: dict[str, str],
+    quarantine: Quarantine,
+    *,
+    generated: bool = False,
+) -> AddressRead:
+    """Read one register CSV, quarantine bad rows, return the rest as points in EPSG:25832.
+
+    ``municipalities`` maps the region's kommunekode to kommunenavn: an address whose code is not
+    among them is refused (the address's own code is the truth, not a point-in-polygon test at the
+    generalised coast).
+    """
+    table = read_text_csv(path, required=REQUIRED, what="address register")
+    frame, lines = table.frame, table.lines
+    path = table.path
+    for line, reason in table.bad_lines:
+        quarantine.add(SOURCE, path, [line], "(row)", [""], reason)
+
+    has_etrs = EAST in frame.columns and NORTH in frame.columns
+    has_wgs = LAT in frame.columns and LON in frame.columns
+    if not has_etrs and not has_wgs:
+        raise SourceError(
+            path,
+            f"address register has no coordinates: expected {EAST}/{NORTH} (EPSG:25832) "
+            f"or {LAT}/{LON} (WGS84)",
+        )
+
+    bad = np.zeros(len(frame), dtype=bool)
+
+    def reject(mask: np.ndarray, field: str, reason: str | np.ndarray) -> None:
+        nonlocal bad
+        if not mask.any():
+            return
+        reasons = reason[mask] if isinstance(reason, np.ndarray) else reason
+        quarantine.add(
+            SOURCE,
+            path,
+            lines[mask],
+            field,
+            frame[field].to_numpy()[mask],
+            pd.Series(reasons) if isinstance(reasons, np.ndarray) else reasons,
+        )
+        bad |= mask
+
+    ids = frame["id"].str.lower()
+    reject(
+        ~ids.str.fullmatch(UUID_PATTERN).fillna(False).to_numpy(),
+        "id",
+        "not a register UUID (expected 8-4-4-4-12 hex digits)",
+    )
+    dup, first = duplicated_first_line(ids, lines)
+    if dup.any():
+        reasons = np.full(len(frame), "", dtype=object)
+        reasons[dup] = [f"duplicate id, first seen on line {n}" for n in first]
+        reject(dup, "id", reasons)
+    reject((frame["vejnavn"] == "").to_numpy(), "vejnavn", "street name is empty")
+    husnr = house_number_key(frame["husnr"])
+    reject(
+        husnr.isna().to_numpy(),
+        "husnr",
+        "not a house number (expected 1-999 with an optional letter, e.g. 10A)",
+    )
+    postnr = postcode_key(frame["postnr"])
+    reject(postnr.isna().to_numpy(), "postnr", "not a 4-digit postcode")
+    kode = frame["kommunekode"].str.zfill(4)
+    not_code = ~kode.str.fullmatch(r"\d{4}").fillna(False).to_numpy()
+    reject(not_code, "kommunekode", "not a 4-digit municipality code")
+    outside = ~kode.isin(list(municipalities)).to_numpy() & ~not_code
+    if outside.any():
+        reasons = np.full(len(frame), "", dtype=object)
+        reasons[outside] = "municipality is not in the region being built"
+        reject(outside, "kommunekode", reasons)
+
+    zone_text = frame["zone"] if "zone" in frame.columns else pd.Series("", index=frame.index)
+    zone = _zones(zone_text)
+    reject(
+        (zone.isna() & (zone_text != "")).to_numpy(),
+        "zone",
+        "unknown zone (expected Byzone, Landzone or Sommerhusområde, or empty for unknown)",
+    )
+
+    east, north = _coordinates(frame, has_etrs, has_wgs, reject)
+
+    keep = ~bad
+    out = pd.DataFrame(
+        {
+            "id": ids[keep].to_numpy(),
+            "vejnavn": frame["vejnavn"][keep].to_numpy(),
+            "husnr": husnr[keep].to_numpy(),
+            "supplerendebynavn": _optional(frame, "supplerendebynavn")[keep].to_numpy(),
+            "postnr": postnr[keep].to_numpy(),
+            "postnrnavn": _optional(frame, "postnrnavn")[keep].to_numpy(),
+            "kommunekode": kode[keep].to_numpy(),
+            "zone": zone[keep].to_numpy(),
+            "east": east[keep],
+            "north": north[keep],
+        }
+    )
+    out["kommunenavn"] = out["kommunekode"].map(municipalities)
+    out["ddkn_m100"] = cell_names(out["east"].to_numpy(), out["north"].to_numpy(), 100)
+    out["ddkn_km1"] = cell_names(out["east"].to_numpy(), out["north"].to_numpy(), 1000)
+    out["ddkn_km10"] = cell_names(out["east"].to_numpy(), out["north"].to_numpy(), 10000)
+    out["generated"] = _generated_flags(frame, generated)[keep]
+    out["source_file"] = str(path)
+    out["source_line"] = lines[keep]
+    for col in ("vejnavn", "husnr", "supplerendebynavn", "postnr", "postnrnavn", "kommunekode"):
+        out[col] = out[col].astype("string")
+    out["zone"] = out["zone"].astype("string")
+    out["kommunenavn"] = out["kommunenavn"].astype("string")
+    geometry = shapely.points(out["east"].to_numpy(), out["north"].to_numpy())
+    gdf = gpd.GeoDataFrame(out[ADDRESS_COLUMNS], geometry=geometry, crs=WORK_CRS)
+    return AddressRead(gdf, len(frame) + len(table.bad_lines))
+
+
+def _optional(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column in frame.columns:
+        return frame[column]
+    return pd.Series("", index=frame.index, dtype="string")
+
+
+def _zones(values: pd.Series) -> pd.Series:
+    folded = values.astype("string").fillna("").str.strip().str.casefold()
+    return folded.map(ZONES).astype("string")
+
+
+def _generated_flags(frame: pd.DataFrame, generated: bool) -> np.ndarray:
+    """Every row of a generated source is generated; a ``generated`` column can mark single rows."""
+    if generated:
+        return np.ones(len(frame), dtype=bool)
+    if "generated" in frame.columns:
+        return frame["generated"].str.lower().isin(["1", "true", "ja", "yes"]).to_numpy()
+    return np.zeros(len(frame), dtype=bool)
+
+
+def _coordinates(
+    frame: pd.DataFrame,
+    has_etrs: bool,
+    has_wgs: bool,
+    reject: Callable[[np.ndarray, str, str | np.ndarray], None],
+) -> tuple[np.ndarray, np.ndarray]:
+    """East / north in EPSG:25832 from the ETRS89 columns, else from the WGS84 ones.
+
+    A row with neither pair, or with a pair that is not a Danish position, is rejected with the
+    reason (degrees in the metre columns, swapped axes, outside Denmark).
+    """
+    n = len(frame)
+    east = np.full(n, np.nan)
+    north = np.full(n, np.nan)
+    refused = np.zeros(n, dtype=bool)
+    need_wgs = np.ones(n, dtype=bool)
+    if has_etrs:
+        e, bad_e = parse_numbers(frame[EAST])
+        no, bad_n = parse_numbers(frame[NORTH])
+        reject(bad_e, EAST, "not a number")
+        reject(bad_n & ~bad_e, NORTH, "not a number")
+        given = ~np.isnan(e) & ~np.isnan(no)
+        reasons = classify_projected(e, no)
+        wrong = given & (reasons != "")
+        reject(wrong, EAST, reasons)
+        ok = given & ~wrong
+        east[ok], north[ok] = e[ok], no[ok]
+        refused |= bad_e | bad_n | wrong
+        need_wgs = ~given & ~refused
+    if has_wgs and need_wgs.any():
+        lat, bad_lat = parse_numbers(frame[LAT])
+        lon, bad_lon = parse_numbers(frame[LON])
+        reject(need_wgs & bad_lat, LAT, "not a number")
+        reject(need_wgs & bad_lon & ~bad_lat, LON, "not a number")
+        given = need_wgs & ~np.isnan(lat) & ~np.isnan(lon)
+        reasons = classify_lonlat(lon, lat)
+        wrong = given & (reasons != "")
+        reject(wrong, LON, reasons)
+        refused |= need_wgs & (bad_lat | bad_lon | wrong)
+        convert = given & ~wrong
+        if convert.any():
+            east[convert], north[convert] = _TO_25832.transform(lon[convert], lat[convert])
+    missing = (np.isnan(east) | np.isnan(north)) & ~refused
+    reject(
+        missing, EAST if has_etrs else LON, "no coordinates: expected EPSG:25832 or WGS84 values"
+    )
+    return east, north

@@ -1,0 +1,163 @@
+"""Reading delimited text the way official Danish exports come: any encoding, any separator.
+
+Every column is read as text; the readers that call this decide what a valid value is, so a bad
+number becomes a quarantined row with its line number instead of a failed file.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from coverage.errors import SourceError
+
+#: Bytes sampled to guess the encoding and the separator.
+_SNIFF_BYTES = 1 << 20
+
+
+@dataclass
+class CsvTable:
+    """A delimited file read as text, with the physical line of every kept row."""
+
+    path: Path
+    frame: pd.DataFrame
+    lines: np.ndarray
+    encoding: str
+    delimiter: str
+    bad_lines: list[tuple[int, str]]
+    """Lines that could not be split into the header's columns: (line number, reason)."""
+
+
+def detect_encoding(path: Path, sample: bytes) -> str:
+    """UTF-8 (with or without BOM) when the bytes decode as such, else Windows-1252.
+
+    Older official exports are Windows-1252 / Latin-1; a file that is valid UTF-8 is almost never
+    meant as Latin-1, so UTF-8 wins whenever it decodes. The whole file is checked, not just a sample,
+    because a single æ far down a Latin-1 file is enough to make it invalid UTF-8.
+    """
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(8 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def detect_delimiter(header: str) -> str:
+    """The separator used by the header line: ``;``, tab or ``,``."""
+    counts = {d: header.count(d) for d in (";", "\t", ",", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def read_text_csv(
+    path: str | Path,
+    *,
+    required: list[str] | None = None,
+    what: str = "file",
+) -> CsvTable:
+    """Read a CSV as text columns, detecting encoding and separator.
+
+    Raises :class:`SourceError` when the file is missing, empty, has no header or lacks a required
+    column. Rows with the wrong number of fields (a truncated last line, a stray separator) are not
+    fatal: they are returned in ``bad_lines`` for the quarantine.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(path, f"{what} not found")
+    if path.is_dir():
+        raise SourceError(path, f"{what} is a folder, expected a CSV file")
+    with path.open("rb") as handle:
+        sample = handle.read(_SNIFF_BYTES)
+    if not sample.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise SourceError(path, f"{what} is empty: expected a header line and rows")
+    encoding = detect_encoding(path, sample)
+    text = sample.decode("utf-8-sig" if encoding == "utf-8-sig" else encoding, errors="replace")
+    header_line = text.splitlines()[0] if text.splitlines() else ""
+    delimiter = detect_delimiter(header_line)
+    header = [h.strip().strip('"').strip() for h in header_line.split(delimiter)]
+    if not any(header):
+        raise SourceError(path, f"{what} has no header line")
+
+    bad_lines: list[tuple[int, str]] = []
+    width = len(header)
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        # Blank lines are not data; they still count for line numbers (see below).
+        text_row = (row.text or "").strip()
+        number = int(row.number) if row.number is not None else -1
+        if text_row:
+            bad_lines.append(
+                (
+                    number,
+                    f"line has {row.actual_columns} fields, the header has {width}"
+                    + (" (truncated line?)" if row.actual_columns < width else ""),
+                )
+            )
+        else:
+            bad_lines.append((number, ""))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                encoding="utf8" if encoding.startswith("utf-8") else encoding,
+                use_threads=False,
+                column_names=header,
+                skip_rows=1,
+                block_size=16 << 20,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                invalid_row_handler=on_invalid,
+                ignore_empty_lines=False,
+                newlines_in_values=False,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise SourceError(path, f"{what} cannot be read as CSV: {exc}") from None
+
+    if encoding == "utf-8-sig" and header and header[0].startswith("\ufeff"):
+        header[0] = header[0].lstrip("\ufeff")
+    missing = [c for c in (required or []) if c not in header]
+    if missing:
+        raise SourceError(
+            path,
+            f"{what} lacks required column(s) {', '.join(missing)}; "
+            f"found {', '.join(h for h in header if h) or 'none'} (separator {delimiter!r})",
+        )
+
+    frame = table.to_pandas()
+    frame.columns = header
+    frame = frame.apply(lambda s: s.str.strip())
+    # Physical line of each kept row: header is line 1, rows follow; skipped lines keep their slot.
+    skipped = sorted(n for n, _ in bad_lines if n > 0)
+    total = len(frame) + len(bad_lines)
+    all_lines = np.arange(2, total + 2, dtype="int64")
+    lines = np.setdiff1d(all_lines, np.asarray(skipped, dtype="int64"), assume_unique=True)
+    if len(lines) != len(frame):  # pyarrow could not number a skipped row: fall back honestly
+        lines = np.arange(2, len(frame) + 2, dtype="int64")
+    # Blank lines come through as all-empty rows: they are not data.
+    blank = (frame == "").all(axis=1).to_numpy()
+    if blank.any():
+        frame = frame.loc[~blank].reset_index(drop=True)
+        lines = lines[~blank]
+    reported = [(n, reason) for n, reason in bad_lines if reason]
+    return CsvTable(path, frame, lines, encoding, delimiter, reported)

@@ -1,0 +1,55 @@
+"""Det Danske Kvadratnet (DDKN): the national square grid in EPSG:25832.
+
+A cell is named from its lower-left corner, ``<size>_<north div size>_<east div size>``, e.g.
+east 602551.91, north 6186812.07 lies in ``100m_61868_6025``, ``1km_6186_602``, ``10km_618_60``.
+Everything here is integer arithmetic on coordinate arrays; no geometry is built until asked.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import shapely
+
+#: Supported cell sizes in metres and their name prefixes.
+CELL_PREFIX = {100: "100m", 1000: "1km", 10000: "10km"}
+
+
+class Cell(NamedTuple):
+    """One DDKN cell by size (metres) and integer row / column (north div size, east div size)."""
+
+    size: int
+    row: int
+    col: int
+
+    @property
+    def name(self) -> str:
+        """The official cell name, e.g. ``100m_61868_6025``."""
+        return f"{CELL_PREFIX[self.size]}_{self.row}_{self.col}"
+
+
+def cell_indices(east: np.ndarray, north: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row (north div size) and column (east div size) for every point."""
+    return (
+        np.floor_divide(np.asarray(north, dtype="float64"), size).astype("int64"),
+        np.floor_divide(np.asarray(east, dtype="float64"), size).astype("int64"),
+    )
+
+
+def cell_names(east: np.ndarray, north: np.ndarray, size: int) -> np.ndarray:
+    """Cell names for every point, as an object array of ``str``."""
+    if size not in CELL_PREFIX:
+        raise ValueError(f"DDKN cell size must be one of {sorted(CELL_PREFIX)}, got {size}")
+    rows, cols = cell_indices(east, north, size)
+    prefix = CELL_PREFIX[size]
+    return np.char.add(
+        np.char.add(f"{prefix}_", rows.astype(str)), np.char.add("_", cols.astype(str))
+    ).astype(object)
+
+
+def cell_boxes(rows: np.ndarray, cols: np.ndarray, size: int) -> np.ndarray:
+    """Square polygons for cells given by row / column, in EPSG:25832."""
+    x0 = np.asarray(cols, dtype="float64") * size
+    y0 = np.asarray(rows, dtype="float64") * size
+    return shapely.box(x0, y0, x0 + size, y0 + size)
