@@ -11,7 +11,17 @@ from typing import Annotated
 import typer
 
 from coverage import __version__
-from coverage.cli import release  # noqa: F401  (registers commands)
+
+# Each module registers its commands on the shared app when imported.
+from coverage.cli import (  # noqa: F401
+    analysis,
+    export,
+    maps,
+    mobile,
+    release,
+    serve,
+    synth,
+)
 from coverage.cli.common import app, err, out
 from coverage.errors import NetkortError
 

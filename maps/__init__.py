@@ -1,0 +1,1 @@
+"""Map rendering: folium pages and report figures from what coverage/ computed."""

@@ -1,0 +1,1 @@
+"""The netkort HTTP service: a thin FastAPI layer over coverage/."""
