@@ -45,6 +45,8 @@ def read_dagi(path: str | Path, fields: tuple[str, ...], what: str) -> gpd.GeoDa
         frame = pyogrio.read_dataframe(path)
     except Exception as exc:  # pyogrio raises several GDAL-derived types for unreadable files
         raise SourceError(path, f"{what} cannot be read as a vector layer: {exc}") from None
+    if len(frame) == 0:
+        raise SourceError(path, f"{what} has no features")
     missing = [f for f in fields if f not in frame.columns]
     if missing:
         raise SourceError(
@@ -52,8 +54,6 @@ def read_dagi(path: str | Path, fields: tuple[str, ...], what: str) -> gpd.GeoDa
             f"{what} lacks field(s) {', '.join(missing)}; found "
             f"{', '.join(c for c in frame.columns if c != 'geometry') or 'none'}",
         )
-    if len(frame) == 0:
-        raise SourceError(path, f"{what} has no features")
     if frame.crs is None:
         raise SourceError(path, f"{what} has no CRS; expected CRS84 / EPSG:4326 or EPSG:25832")
     geoms = frame.geometry.array

@@ -30,6 +30,10 @@ class ManifestError(SourceError):
     """The source manifest or a column profile is malformed."""
 
 
+class ConfigError(NetkortError):
+    """A setting (environment variable, ``.env`` or command-line option) has an invalid value."""
+
+
 class ReleaseError(NetkortError):
     """A release is missing, incomplete or fails verification."""
 

@@ -183,6 +183,14 @@ class ReleaseStore:
             os.rename(staging, final)
             _fsync_dir(self.releases_dir)
             self._point_current_at(final)
+        except OSError as exc:
+            # Disk full, permissions, a vanished folder: the user's environment, not a bug.
+            shutil.rmtree(staging, ignore_errors=True)
+            reason = exc.strerror or str(exc)
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise ReleaseError(
+                f"could not write release {release_id}: {reason}{where}; nothing was published"
+            ) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coverage.errors import ConfigError
 
 #: The project checkout: ``coverage/`` sits directly below it.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -47,3 +49,15 @@ class Settings(BaseSettings):
     def current_link(self) -> Path:
         """Symlink naming the release the service and the CLI use."""
         return self.home / "current"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment with overrides; a bad value is a :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"NETKORT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid setting: {problems}") from None

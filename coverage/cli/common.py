@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from coverage.settings import Settings
+from coverage.settings import Settings, load_settings
 
 app = typer.Typer(
     name="netkort",
@@ -35,7 +35,7 @@ def settings_from(home: Path | None = None, **overrides: Any) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     if home is not None:
         values["home"] = home
-    return Settings(**values)
+    return load_settings(**values)
 
 
 class RichSteps:
