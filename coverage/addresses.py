@@ -9,13 +9,16 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from pyproj import Transformer
 
+from coverage import arrowtext
 from coverage.addresstext import house_number_key, postcode_key
 from coverage.csvio import read_text_csv
 from coverage.errors import SourceError
-from coverage.grid import cell_names
+from coverage.grid import cell_name_array
 from coverage.quarantine import Quarantine
 from coverage.types import WEB_CRS, WORK_CRS
 from coverage.validate import (
@@ -118,9 +121,9 @@ def read_addresses(
         )
         bad |= mask
 
-    ids = frame["id"].str.lower()
+    ids = frame["id"].str.lower()  # Arrow-backed: stays in Arrow
     reject(
-        ~ids.str.fullmatch(UUID_PATTERN).fillna(False).to_numpy(),
+        ~arrowtext.fullmatch(ids, UUID_PATTERN),
         "id",
         "not a register UUID (expected 8-4-4-4-12 hex digits)",
     )
@@ -138,8 +141,8 @@ def read_addresses(
     )
     postnr = postcode_key(frame["postnr"])
     reject(postnr.isna().to_numpy(), "postnr", "not a 4-digit postcode")
-    kode = frame["kommunekode"].str.zfill(4)
-    not_code = ~kode.str.fullmatch(r"\d{4}").fillna(False).to_numpy()
+    kode = arrowtext.zfill(frame["kommunekode"], 4)
+    not_code = ~arrowtext.fullmatch(kode, r"\d{4}")
     reject(not_code, "kommunekode", "not a 4-digit municipality code")
     outside = ~kode.isin(list(municipalities)).to_numpy() & ~not_code
     if outside.any():
@@ -157,33 +160,33 @@ def read_addresses(
 
     east, north = _coordinates(frame, has_etrs, has_wgs, reject)
 
-    keep = ~bad
+    keep = np.flatnonzero(~bad)
+
+    def kept(series: pd.Series) -> pd.Series:
+        return series.iloc[keep].reset_index(drop=True).astype("string[pyarrow]")
+
+    east_kept, north_kept = east[keep], north[keep]
     out = pd.DataFrame(
         {
-            "id": ids[keep].to_numpy(),
-            "vejnavn": frame["vejnavn"][keep].to_numpy(),
-            "husnr": husnr[keep].to_numpy(),
-            "supplerendebynavn": _optional(frame, "supplerendebynavn")[keep].to_numpy(),
-            "postnr": postnr[keep].to_numpy(),
-            "postnrnavn": _optional(frame, "postnrnavn")[keep].to_numpy(),
-            "kommunekode": kode[keep].to_numpy(),
-            "zone": zone[keep].to_numpy(),
-            "east": east[keep],
-            "north": north[keep],
+            "id": kept(ids),
+            "vejnavn": kept(frame["vejnavn"]),
+            "husnr": kept(husnr),
+            "supplerendebynavn": kept(_optional(frame, "supplerendebynavn")),
+            "postnr": kept(postnr),
+            "postnrnavn": kept(_optional(frame, "postnrnavn")),
+            "kommunekode": kept(kode),
+            "kommunenavn": kept(kode).map(municipalities).astype("string[pyarrow]"),
+            "zone": kept(zone),
+            "east": east_kept,
+            "north": north_kept,
         }
     )
-    out["kommunenavn"] = out["kommunekode"].map(municipalities)
-    out["ddkn_m100"] = cell_names(out["east"].to_numpy(), out["north"].to_numpy(), 100)
-    out["ddkn_km1"] = cell_names(out["east"].to_numpy(), out["north"].to_numpy(), 1000)
-    out["ddkn_km10"] = cell_names(out["east"].to_numpy(), out["north"].to_numpy(), 10000)
+    for column, size in (("ddkn_m100", 100), ("ddkn_km1", 1000), ("ddkn_km10", 10000)):
+        out[column] = pd.arrays.ArrowStringArray(cell_name_array(east_kept, north_kept, size))
     out["generated"] = _generated_flags(frame, generated)[keep]
-    out["source_file"] = str(path)
+    out["source_file"] = pd.Series([str(path)] * len(out), dtype="category")
     out["source_line"] = lines[keep]
-    for col in ("vejnavn", "husnr", "supplerendebynavn", "postnr", "postnrnavn", "kommunekode"):
-        out[col] = out[col].astype("string")
-    out["zone"] = out["zone"].astype("string")
-    out["kommunenavn"] = out["kommunenavn"].astype("string")
-    geometry = shapely.points(out["east"].to_numpy(), out["north"].to_numpy())
+    geometry = shapely.points(east_kept, north_kept)
     gdf = gpd.GeoDataFrame(out[ADDRESS_COLUMNS], geometry=geometry, crs=WORK_CRS)
     return AddressRead(gdf, len(frame) + len(table.bad_lines))
 
@@ -195,8 +198,13 @@ def _optional(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _zones(values: pd.Series) -> pd.Series:
-    folded = values.astype("string").fillna("").str.strip().str.casefold()
-    return folded.map(ZONES).astype("string")
+    """Register spellings of the planning zone mapped to canonical names; others become <NA>."""
+    folded = arrowtext.to_arrow(values.astype("string[pyarrow]").fillna("").str.strip().str.lower())
+    keys = pa.array(list(ZONES), type=pa.string())
+    canonical = pa.array(list(ZONES.values()), type=pa.string())
+    # index_in + take keeps the lookup inside Arrow (a handful of distinct values, millions of rows).
+    positions = pc.index_in(folded, value_set=keys)
+    return arrowtext.from_arrow(pc.take(canonical, positions), values.index)
 
 
 def _generated_flags(frame: pd.DataFrame, generated: bool) -> np.ndarray:

@@ -16,6 +16,8 @@ import unicodedata
 
 import pandas as pd
 
+from coverage import arrowtext
+
 # Danish letters and their ASCII spellings; "aa" is the historical spelling of "å" (Aabenraa).
 _FOLD = str.maketrans(
     {
@@ -34,6 +36,8 @@ _FOLD = str.maketrans(
 _PUNCT = re.compile(r"[.,'\"`´’()/\\-]+")
 _SPACES = re.compile(r"\s+")
 _HOUSE_NUMBER = re.compile(r"^\s*0*([1-9][0-9]{0,2})\s*([A-Za-zÆØÅæøå]?)\s*$")
+# The same pattern for Arrow's RE2 (anchored by the helper).
+_HOUSE_NUMBER_RE2 = r"\s*0*([1-9][0-9]{0,2})\s*([A-Za-zÆØÅæøå]?)\s*"
 
 
 def fold(text: str) -> str:
@@ -45,7 +49,7 @@ def fold(text: str) -> str:
 
 def street_key(streets: pd.Series) -> pd.Series:
     """Vectorised :func:`fold` for a column of street names."""
-    s = streets.astype("string").fillna("")
+    s = streets.astype("string[pyarrow]").fillna("")
     s = s.str.normalize("NFC").str.casefold()
     for src, dst in (
         ("æ", "ae"),
@@ -74,17 +78,19 @@ def house_number(value: str) -> str | None:
 
 
 def house_number_key(values: pd.Series) -> pd.Series:
-    """Vectorised :func:`house_number`; values that are not house numbers become <NA>."""
-    s = values.astype("string").fillna("")
-    parts = s.str.extract(_HOUSE_NUMBER.pattern)
-    return (parts[0] + parts[1].str.upper()).astype("string")
+    """Vectorised :func:`house_number`; values that are not house numbers become <NA>.
+
+    Runs in Arrow (a full-match test plus an RE2 replace), which matters on millions of rows.
+    """
+    valid = arrowtext.fullmatch(values, _HOUSE_NUMBER_RE2)
+    canonical = arrowtext.replace(values, _HOUSE_NUMBER_RE2, r"\1\2").str.upper()
+    return canonical.where(valid, pd.NA)
 
 
 def postcode_key(values: pd.Series) -> pd.Series:
     """Four-digit postcode text (``800`` becomes ``0800``); anything else becomes <NA>."""
-    s = values.astype("string").fillna("").str.strip()
-    s = s.where(~s.str.fullmatch(r"\d{3}"), "0" + s)
-    return s.where(s.str.fullmatch(r"\d{4}"), pd.NA)
+    s = arrowtext.zfill(values.astype("string[pyarrow]").fillna("").str.strip(), 4)
+    return s.where(arrowtext.fullmatch(s, r"\d{4}"), pd.NA)
 
 
 def address_key(streets: pd.Series, numbers: pd.Series, postcodes: pd.Series) -> pd.Series:

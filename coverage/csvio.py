@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from coverage.errors import SourceError
@@ -144,9 +145,21 @@ def read_text_csv(
             f"found {', '.join(h for h in header if h) or 'none'} (separator {delimiter!r})",
         )
 
-    frame = table.to_pandas()
+    # Trim in Arrow, then hand pandas Arrow-backed strings: no Python string objects are made.
+    columns = [pc.utf8_trim_whitespace(col) for col in table.columns]
+    # Blank lines come through as all-empty rows: they are not data.
+    blank = np.ones(table.num_rows, dtype=bool)
+    for col in columns:
+        blank &= pc.equal(col, "").to_numpy(zero_copy_only=False)
+    frame = pd.DataFrame(
+        {
+            i: pd.arrays.ArrowStringArray(
+                col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            )
+            for i, col in enumerate(columns)
+        }
+    )
     frame.columns = header
-    frame = frame.apply(lambda s: s.str.strip())
     # Physical line of each kept row: header is line 1, rows follow; skipped lines keep their slot.
     skipped = sorted(n for n, _ in bad_lines if n > 0)
     total = len(frame) + len(bad_lines)
@@ -154,8 +167,6 @@ def read_text_csv(
     lines = np.setdiff1d(all_lines, np.asarray(skipped, dtype="int64"), assume_unique=True)
     if len(lines) != len(frame):  # pyarrow could not number a skipped row: fall back honestly
         lines = np.arange(2, len(frame) + 2, dtype="int64")
-    # Blank lines come through as all-empty rows: they are not data.
-    blank = (frame == "").all(axis=1).to_numpy()
     if blank.any():
         frame = frame.loc[~blank].reset_index(drop=True)
         lines = lines[~blank]
