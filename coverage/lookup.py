@@ -1,0 +1,907 @@
+"""Find an address by free text, register id or position, and build the answer a citizen reads.
+
+The index is built once per release from every register address plus the broadband-mapping rows that
+matched no address: those have no position, but a citizen can still find them by text. Searching runs
+on integer arrays sorted by (street, house number, letter, postcode), so a street or a street prefix is
+one contiguous slice found with ``np.searchsorted`` and filters are vectorised integer comparisons;
+no query scans the 850,000 strings of a region. Fuzzy matching (rapidfuzz) runs over the few tens of
+thousands of distinct street names only, restricted to streets that have the asked house number or
+postcode. Nearest-address queries use a shapely STRtree in EPSG:25832, where distances are metres.
+
+The answer itself (:func:`lookup`) is a plain dict shared by the HTTP service and ``netkort lookup``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+from rapidfuzz import fuzz, process
+
+from coverage.addresstext import address_text, fold, street_key
+from coverage.errors import InvalidRequestError, NotFoundError
+from coverage.release import Release
+from coverage.types import DENMARK_BOUNDS_LONLAT, FIXED_TECHNOLOGIES, WEB_CRS, WORK_CRS
+
+log = logging.getLogger(__name__)
+
+#: How far (metres) a position may lie from an address and still answer for it.
+NEAREST_DISTANCE = 50.0
+#: Fuzzy street scores (rapidfuzz ratio, 0-100): to answer, and to suggest.
+_FUZZY_ANSWER, _FUZZY_SUGGEST = 75.0, 55.0
+_MAX_SUGGESTIONS = 5
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MAPPING_ID = re.compile(r"mapping:\d{4}:[a-z0-9-]+:\d{1,3}[a-z]?")
+
+# Query parsing. Digits glued to words are split ("Strandvejen52" → "strandvejen 52"), but a house
+# number's single letter stays attached ("10a").
+_ALPHA_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z]{2})")
+_POSTCODE = re.compile(r"\d{4}")
+_NUMBER = re.compile(r"(\d{1,3})([a-z]?)")
+_LETTER = re.compile(r"[a-z]")
+# Floor and door words people add after the number; an access address has none of them.
+_UNIT_WORDS = frozenset({"st", "th", "tv", "mf", "sal", "kl", "kld", "sth", "stv"})
+
+_local = threading.local()
+
+
+def _transformer(to_work: bool) -> Transformer:
+    """One transformer per thread and direction: a PROJ context must not be shared by threads."""
+    key = "to_work" if to_work else "to_web"
+    t = getattr(_local, key, None)
+    if t is None:
+        src, dst = (WEB_CRS, WORK_CRS) if to_work else (WORK_CRS, WEB_CRS)
+        t = Transformer.from_crs(src, dst, always_xy=True)
+        setattr(_local, key, t)
+    return t
+
+
+class ParsedQuery(NamedTuple):
+    """A free-text address split into its parts, all folded (see :func:`parse_query`)."""
+
+    street: str
+    words: tuple[str, ...]
+    number: int | None
+    letter: int
+    postcode: str | None
+    town: str
+    last: str
+
+
+def parse_query(text: str, *, partial: bool = False) -> ParsedQuery:
+    """Split free text into street, house number, letter, postcode and town.
+
+    Forgiving about case, punctuation, ``æ/ae``, ``ø/oe``, ``å/aa``, ``10 A`` vs ``10A``, a missing
+    postcode or town, and a postcode written first. ``street`` and ``town`` are compact (folded, no
+    spaces), so "Strand Vejen" finds "Strandvejen". ``letter`` is 0 or 1-26 (a-z). ``last`` names the
+    field the last token went to; with ``partial`` (typing in progress) a short digit run after the
+    house number is a postcode prefix.
+    """
+    tokens = _ALPHA_DIGIT.sub(" ", fold(text)).split()
+    words: list[str] = []
+    town: list[str] = []
+    number: int | None = None
+    letter, postcode, last = 0, None, ""
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        is_last = i == len(tokens) - 1
+        m = _NUMBER.fullmatch(tok)
+        if postcode is None and _POSTCODE.fullmatch(tok):
+            postcode, last = tok, "postcode"
+        elif number is None and m and words:
+            number, last = int(m.group(1)), "number"
+            letter_text = m.group(2)
+            if not letter_text and i + 1 < len(tokens) and _LETTER.fullmatch(tokens[i + 1]):
+                letter_text = tokens[i + 1]
+                i += 1
+            if letter_text:
+                letter, last = ord(letter_text) - 96, "letter"
+        elif number is None and not (postcode is not None and words):
+            words.append(tok)
+            last = "street"
+        elif partial and is_last and postcode is None and tok.isdigit() and len(tok) < 4:
+            postcode, last = tok, "postcode"
+        elif tok not in _UNIT_WORDS and not tok.isdigit():
+            town.append(tok)
+            last = "town"
+        i += 1
+    return ParsedQuery("".join(words), tuple(words), number, letter, postcode, "".join(town), last)
+
+
+class Hit(NamedTuple):
+    """One found address: index entry, id, display text and how it was found."""
+
+    entry: int
+    id: str
+    text: str
+    quality: str
+    position_known: bool
+
+
+class PointInfo(NamedTuple):
+    """A position asked for, in both CRSs, and its distance to the address that answers for it."""
+
+    lon: float
+    lat: float
+    east: float
+    north: float
+    distance_m: float
+
+
+def _text_array(series: pd.Series) -> np.ndarray:
+    """Text values as an object array with "" for missing."""
+    return series.astype("string").fillna("").to_numpy(dtype=object)
+
+
+def _factorize(*parts: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (int32) into one sorted vocabulary of distinct texts, over several columns read as one.
+
+    Each column is factorized on its own (pyarrow does that without a Python string per row) and
+    only the small vocabularies are merged: a region's 850,000 rows never become Python objects.
+    Missing values become "".
+    """
+    codes, values, offset = [], [], 0
+    for part in parts:
+        c, u = pd.factorize(part)
+        u = np.append(np.asarray(u, dtype=object), "")
+        codes.append(np.where(c < 0, len(u) - 1, c).astype(np.int64) + offset)
+        values.append(u)
+        offset += len(u)
+    vocab, inverse = np.unique(np.concatenate(values).astype(str), return_inverse=True)
+    return inverse[np.concatenate(codes)].astype(np.int32), vocab.astype(object)
+
+
+def _compact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A sorted vocabulary of compact folded names ("Strand Vejen" → "strandvejen") and, for each
+    value, its id in it (-1 for an empty name)."""
+    compact = np.array([fold(str(v)).replace(" ", "") for v in values], dtype=object)
+    vocab, inverse = np.unique(compact.astype(str), return_inverse=True)
+    ids = inverse.astype(np.int32)
+    ids[compact == ""] = -1
+    return vocab, ids
+
+
+def _house_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """House numbers "10A" as (10, 1), for each distinct value."""
+    nums = np.zeros(len(values), dtype=np.int16)
+    letters = np.zeros(len(values), dtype=np.int8)
+    for k, value in enumerate(values):
+        m = _NUMBER.fullmatch(str(value).strip().lower())
+        if m:
+            nums[k] = int(m.group(1))
+            letters[k] = ord(m.group(2)) - 96 if m.group(2) else 0
+    return nums, letters
+
+
+def _prefix_range(sorted_words: np.ndarray, prefix: str) -> tuple[int, int]:
+    """Positions [lo, hi) of the words starting with ``prefix`` in a sorted array."""
+    lo = int(np.searchsorted(sorted_words, prefix, side="left"))
+    hi = int(np.searchsorted(sorted_words, prefix + "\U0010ffff", side="left"))
+    return lo, hi
+
+
+@dataclass
+class AddressIndex:
+    """Every address of a release (plus unmatched mapping rows) ready for text, id and point search.
+
+    Arrays are in index order: sorted by street, number, letter, postcode. ``addr_row`` and
+    ``avail_row`` point back into the release's ``addresses`` and ``availability`` tables (-1: none).
+    """
+
+    addresses: pd.DataFrame
+    availability: pd.DataFrame
+    ids: np.ndarray
+    text_codes: np.ndarray
+    text_values: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    street_id: np.ndarray
+    num: np.ndarray
+    letter: np.ndarray
+    postnr: np.ndarray
+    town_id: np.ndarray
+    subtown_id: np.ndarray
+    addr_row: np.ndarray
+    avail_row: np.ndarray
+    east: np.ndarray
+    north: np.ndarray
+    streets: np.ndarray
+    street_start: np.ndarray
+    towns: np.ndarray
+    id_index: pd.Index
+    tree: shapely.STRtree
+    tree_entry: np.ndarray
+
+    @classmethod
+    def from_release(cls, release: Release) -> AddressIndex:
+        """Build the index from a release's addresses, availability and postcode tables."""
+        postcodes = release.read("postcodes") if release.has_table("postcodes") else None
+        return cls.from_frames(release.read("addresses"), release.read("availability"), postcodes)
+
+    @classmethod
+    def from_frames(
+        cls,
+        addresses: pd.DataFrame,
+        availability: pd.DataFrame,
+        postcodes: pd.DataFrame | None = None,
+    ) -> AddressIndex:
+        """Build the index from release-shaped tables (see ``coverage/addresses.py`` and
+        ``coverage/availability.py`` for their columns)."""
+        addresses = addresses.reset_index(drop=True)
+        availability = availability.reset_index(drop=True)
+        n_addr = len(addresses)
+        loose = availability[availability["address_id"].isna()]
+        matched = availability[availability["address_id"].notna()]
+        pos = pd.Index(matched["address_id"].astype(str)).get_indexer(addresses["id"].astype(str))
+        addr_avail = np.full(n_addr, -1, dtype=np.int64)
+        addr_avail[pos >= 0] = matched.index.to_numpy()[pos[pos >= 0]]
+
+        # A mapping row without an address has no town: take the postcode's name.
+        towns_by_postnr: dict[str, str] = {}
+        if postcodes is not None and len(postcodes):
+            towns_by_postnr = dict(zip(postcodes["postnr"], postcodes["postbynavn"], strict=False))
+        known = addresses[["postnr", "postnrnavn"]].drop_duplicates("postnr")
+        towns_by_postnr.update(
+            dict(zip(_text_array(known["postnr"]), _text_array(known["postnrnavn"]), strict=True))
+        )
+        loose_postnr = _text_array(loose["postnr"])
+        loose_town = np.array([towns_by_postnr.get(p, "") for p in loose_postnr], dtype=object)
+        loose_town = np.where(loose_town == "", _text_array(loose["kommunenavn"]), loose_town)
+        loose_ids = (
+            "mapping:"
+            + loose["postnr"].astype("string")
+            + ":"
+            + street_key(loose["vejnavn"]).str.replace(" ", "-", regex=False)
+            + ":"
+            + loose["husnr"].astype("string").str.lower()
+        )
+
+        # Display texts as codes into small vocabularies: street, number, postcode, town.
+        vej, vej_values = _factorize(addresses["vejnavn"], loose["vejnavn"])
+        hus, hus_values = _factorize(addresses["husnr"], loose["husnr"])
+        post, post_values = _factorize(addresses["postnr"], loose_postnr)
+        town, town_values = _factorize(addresses["postnrnavn"], loose_town)
+        sub, sub_values = _factorize(
+            addresses["supplerendebynavn"], np.full(len(loose), "", dtype=object)
+        )
+        streets, street_of = _compact(vej_values)
+        towns, town_of = _compact(np.concatenate([town_values, sub_values]))
+        nums, letters = _house_numbers(hus_values)
+        postnrs = pd.to_numeric(pd.Series(post_values), errors="coerce").fillna(-1).to_numpy()
+
+        street_id = street_of[vej]
+        num, letter = nums[hus], letters[hus]
+        postnr = postnrs.astype(np.int16)[post]
+        east = np.concatenate([addresses["east"].to_numpy(float), np.full(len(loose), np.nan)])
+        north = np.concatenate([addresses["north"].to_numpy(float), np.full(len(loose), np.nan)])
+        addr_row = np.concatenate([np.arange(n_addr), np.full(len(loose), -1)]).astype(np.int64)
+
+        order = np.lexsort((postnr, letter, num, street_id))
+        street_id = street_id[order]
+        addr_row = addr_row[order]
+        ids = np.concatenate([_text_array(addresses["id"]), _text_array(loose_ids)])[order]
+        positioned = np.flatnonzero(~np.isnan(east[order]))
+        if isinstance(addresses, gpd.GeoDataFrame):  # reuse the points: building 850k costs ~1 s
+            points = np.asarray(addresses.geometry.array[addr_row[positioned]])
+        else:
+            points = shapely.points(east[order][positioned], north[order][positioned])
+        return cls(
+            addresses=addresses,
+            availability=availability,
+            ids=ids,
+            text_codes=np.column_stack([vej, hus, post, town])[order],
+            text_values=(vej_values, hus_values, post_values, town_values),
+            street_id=street_id,
+            num=num[order],
+            letter=letter[order],
+            postnr=postnr[order],
+            town_id=town_of[town[order]],
+            subtown_id=town_of[len(town_values) + sub[order]],
+            addr_row=addr_row,
+            avail_row=np.concatenate([addr_avail, loose.index.to_numpy()]).astype(np.int64)[order],
+            east=east[order],
+            north=north[order],
+            streets=streets,
+            street_start=np.searchsorted(street_id, np.arange(len(streets) + 1)),
+            towns=towns,
+            # A hash index: sorting 850,000 random UUID strings takes seconds, hashing a fraction.
+            id_index=pd.Index(ids, dtype=object),
+            tree=shapely.STRtree(points),
+            tree_entry=positioned,
+        )
+
+    def __post_init__(self) -> None:
+        self.street_list = self.streets.tolist()  # rapidfuzz takes a list; convert once
+        self.town_list = self.towns.tolist()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # -- display ------------------------------------------------------------------------------
+
+    def parts(self, entry: int) -> tuple[str, str, str, str]:
+        """Street, house number, postcode and town of an entry, as written."""
+        codes = self.text_codes[entry]
+        vej, hus, post, town = (str(v[c]) for v, c in zip(self.text_values, codes, strict=True))
+        return vej, hus, post, town
+
+    def text(self, entry: int) -> str:
+        """Display text as Danish addresses are written: ``Strandvejen 52, 8305 Samsø``."""
+        return address_text(*self.parts(entry))
+
+    def hit(self, entry: int, quality: str) -> Hit:
+        """The search result for one entry."""
+        return Hit(
+            int(entry),
+            str(self.ids[entry]),
+            self.text(entry),
+            quality,
+            bool(not np.isnan(self.east[entry])),
+        )
+
+    def suggestions(self, entries: np.ndarray) -> list[dict[str, str]]:
+        """Up to five ``{id, text}`` suggestions for a not-found answer."""
+        return [{"id": str(self.ids[e]), "text": self.text(e)} for e in entries[:_MAX_SUGGESTIONS]]
+
+    # -- id ---------------------------------------------------------------------------------------
+
+    def by_id(self, address_id: str) -> int:
+        """The entry of a register UUID or a mapping-row id (``mapping:8305:bryggerbakken:5``)."""
+        key = address_id.strip().lower()
+        if not (_UUID.fullmatch(key) or _MAPPING_ID.fullmatch(key)):
+            raise InvalidRequestError(
+                f"id {address_id!r} is not an address id: expected a register UUID "
+                "(8-4-4-4-12 hex digits) or a mapping id such as mapping:8305:bryggerbakken:5"
+            )
+        found = int(self.id_index.get_indexer([key])[0])
+        if found >= 0:
+            return found
+        raise NotFoundError(f"no address with id {key} in this release")
+
+    # -- text -------------------------------------------------------------------------------------
+
+    def _street_entries(self, street_ids: np.ndarray) -> np.ndarray:
+        """Entries of the given streets, in the order the streets are given."""
+        if len(street_ids) == 0:
+            return np.empty(0, dtype=np.int64)
+        starts, ends = self.street_start[street_ids], self.street_start[street_ids + 1]
+        return np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
+
+    def _town_ids(self, town: str, *, fuzzy: bool) -> np.ndarray:
+        lo, hi = _prefix_range(self.towns, town)
+        found = np.arange(lo, hi)
+        if fuzzy and len(found) == 0:
+            hits = process.extract(
+                town, self.town_list, scorer=fuzz.ratio, score_cutoff=80, limit=10
+            )
+            found = np.array([h[2] for h in hits], dtype=np.int64)
+        return found
+
+    def _filter(self, entries: np.ndarray, q: ParsedQuery, *, partial: bool) -> np.ndarray:
+        """Keep entries matching the number (prefix when typing), letter, postcode and town."""
+        keep = np.ones(len(entries), dtype=bool)
+        if q.number is not None:
+            num = self.num[entries]
+            if partial and q.last == "number":
+                p = q.number
+                keep &= (num == p) | (num // 10 == p) | ((num // 100 == p) & (num >= 100))
+            else:
+                keep &= num == q.number
+                if q.letter or not partial:
+                    keep &= self.letter[entries] == q.letter
+        if q.postcode is not None:
+            scale = 10 ** (4 - len(q.postcode))
+            keep &= self.postnr[entries] // scale == int(q.postcode)
+        if q.town:
+            towns = self._town_ids(q.town, fuzzy=not partial)
+            keep &= np.isin(self.town_id[entries], towns) | np.isin(self.subtown_id[entries], towns)
+        return entries[keep]
+
+    def _fuzzy_streets(
+        self, q: ParsedQuery, cutoff: float, *, use_number: bool = True
+    ) -> list[np.ndarray]:
+        """Street ids by fuzzy score, grouped by equal score, best first; restricted to streets
+        having the asked postcode (and house number) so a typo cannot jump to another town."""
+        if not q.street:
+            return []
+        mask = None
+        if q.postcode is not None and len(q.postcode) == 4:
+            mask = self.postnr == int(q.postcode)
+        if use_number and q.number is not None:
+            by_number = self.num == q.number
+            mask = by_number if mask is None else mask & by_number
+        if mask is None:
+            pool, choices = np.arange(len(self.streets)), self.street_list
+        else:  # bincount, not np.unique: no sort of up to 850,000 ids
+            pool = np.flatnonzero(np.bincount(self.street_id[mask], minlength=len(self.streets)))
+            choices = self.streets[pool].tolist()
+        found = process.extract(q.street, choices, scorer=fuzz.ratio, score_cutoff=cutoff, limit=20)
+        groups: dict[float, list[int]] = {}
+        for _, score, k in found:
+            groups.setdefault(round(score, 3), []).append(int(pool[k]))
+        return [np.array(groups[s]) for s in sorted(groups, reverse=True)]
+
+    def _tiers(self, q: ParsedQuery) -> list[tuple[str, np.ndarray, ParsedQuery]]:
+        """Candidate streets from strictest to loosest: exact, prefix, street + town, fuzzy."""
+        lo, hi = _prefix_range(self.streets, q.street)
+        tiers: list[tuple[str, np.ndarray, ParsedQuery]] = []
+        if lo < hi and self.streets[lo] == q.street:
+            tiers.append(("exact", np.array([lo]), q))
+            lo += 1
+        if lo < hi:
+            tiers.append(("prefix", np.arange(lo, hi), q))
+        # Without a house number the town may be glued to the street: "strandvejen samsoe".
+        for k in range(1, len(q.words) if q.number is None and not q.town else 0):
+            split = q._replace(street="".join(q.words[:-k]), town="".join(q.words[-k:]))
+            i = int(np.searchsorted(self.streets, split.street))
+            if i < len(self.streets) and self.streets[i] == split.street:
+                tiers.append(("exact", np.array([i]), split))
+        tiers += [("fuzzy", ids, q) for ids in self._fuzzy_streets(q, _FUZZY_ANSWER)]
+        return tiers
+
+    def search(self, text: str, limit: int = 10) -> list[Hit]:
+        """Addresses matching free text, best first: exact street, then prefix, then fuzzy.
+
+        The first tier that finds anything answers; within it, entries keep index order (street,
+        number, letter, postcode). An empty list means nothing matched (see :meth:`suggest`).
+        """
+        q = parse_query(text)
+        if not q.street:
+            return []
+        for quality, streets, tq in self._tiers(q):
+            found = self._filter(self._street_entries(streets), tq, partial=False)
+            if len(found):
+                return [self.hit(e, quality) for e in found[:limit]]
+        return []
+
+    def suggest(self, text: str) -> list[dict[str, str]]:
+        """Up to five near misses for text that found nothing: the closest house numbers on the
+        best-matching street (in the asked postcode when it has the street)."""
+        q = parse_query(text)
+        if not q.street:
+            return []
+        streets = next((s for _, s, _ in self._tiers(q._replace(number=None))), None)
+        if streets is None:
+            groups = self._fuzzy_streets(q, _FUZZY_SUGGEST, use_number=False)
+            streets = np.concatenate(groups) if groups else None
+        if streets is None:
+            return []
+        entries = self._street_entries(streets)
+        if q.postcode is not None:  # prefer the asked postcode, if the street is there at all
+            same = entries[self.postnr[entries] == int(q.postcode)]
+            entries = same if len(same) else entries
+        if q.number is not None:
+            rank = np.abs(self.num[entries].astype(np.int32) - q.number)
+            entries = entries[np.argsort(rank, kind="stable")]
+        return self.suggestions(entries)
+
+    def resolve(self, text: str) -> Hit:
+        """The one address the text names, or NotFoundError with up to five suggestions."""
+        q = parse_query(text)
+        if not q.street:
+            raise NotFoundError(
+                f"{text!r} names no street; write e.g. 'Strandvejen 52, 8305 Samsø'"
+            )
+        hits = self.search(text, limit=_MAX_SUGGESTIONS + 1)
+        if len(hits) == 1 and q.number is not None:
+            return hits[0]
+        if hits:
+            pairs = [{"id": h.id, "text": h.text} for h in hits[:_MAX_SUGGESTIONS]]
+            hint = "add the house number" if q.number is None else "add the postcode or town"
+            count = f"{len(hits)}" if len(hits) <= _MAX_SUGGESTIONS else "several"
+            raise NotFoundError(f"{text!r} matches {count} addresses: {hint}", pairs)
+        raise NotFoundError(f"no address matches {text!r}", self.suggest(text))
+
+    def autocomplete(self, text: str, limit: int = 10) -> list[Hit]:
+        """Addresses for text being typed: prefix matches (exact street first), then fuzzy ones."""
+        q = parse_query(text, partial=True)
+        if not q.street:
+            return []
+        lo, hi = _prefix_range(self.streets, q.street)
+        candidates = np.arange(self.street_start[lo], self.street_start[hi])
+        if q.number is None and q.postcode is None and not q.town:
+            found = candidates[:limit]  # already in (street, number) order; exact street first
+        else:
+            found = self._filter(candidates, q, partial=True)
+            if len(found) == 0 and q.last == "letter":  # "strandvejen 52 s": maybe Samsø
+                q = q._replace(letter=0, town=chr(q.letter + 96), last="town")
+                found = self._filter(candidates, q, partial=True)
+            if q.number is not None and len(found) > 1:
+                exact = self.num[found] != q.number
+                found = found[np.lexsort((exact, self.street_id[found]))]
+        hits = [self.hit(e, "prefix") for e in found[:limit]]
+        if len(hits) < limit:
+            seen = {h.entry for h in hits}
+            for streets in self._fuzzy_streets(q, _FUZZY_ANSWER):
+                for e in self._filter(self._street_entries(streets), q, partial=True):
+                    if len(hits) >= limit:
+                        return hits
+                    if int(e) not in seen:
+                        hits.append(self.hit(e, "fuzzy"))
+        return hits
+
+    # -- position ---------------------------------------------------------------------------------
+
+    def nearest(
+        self, lon: float, lat: float, max_distance: float = NEAREST_DISTANCE
+    ) -> tuple[int, PointInfo]:
+        """The entry of the address nearest to a lon/lat within ``max_distance`` metres, and the
+        position in both CRSs with its distance to that address.
+
+        Raises InvalidRequestError outside Denmark, and NotFoundError (suggesting the five nearest
+        addresses within 5 km) when no address is that close.
+        """
+        xmin, ymin, xmax, ymax = DENMARK_BOUNDS_LONLAT
+        if not (
+            np.isfinite(lon) and np.isfinite(lat) and xmin <= lon <= xmax and ymin <= lat <= ymax
+        ):
+            raise InvalidRequestError(
+                f"position lon={lon}, lat={lat} is not in Denmark: expected lon {xmin} to {xmax} and "
+                f"lat {ymin} to {ymax} (degrees, WGS84)"
+            )
+        east, north = _transformer(True).transform(lon, lat)
+        point = shapely.Point(east, north)
+        found, dist = self.tree.query_nearest(
+            point, max_distance=max_distance, return_distance=True
+        )
+        if len(found) == 0:
+            near = self.tree.query(point, predicate="dwithin", distance=5000.0)
+            d = shapely.distance(self.tree.geometries[near], point)
+            entries = self.tree_entry[near[np.argsort(d, kind="stable")]]
+            raise NotFoundError(
+                f"no address within {max_distance:g} m of lon={lon}, lat={lat}",
+                self.suggestions(entries),
+            )
+        best = int(np.argmin(self.tree_entry[found]))  # equidistant: the first in index order
+        entry = int(self.tree_entry[found[best]])
+        return entry, PointInfo(
+            float(lon), float(lat), float(east), float(north), float(dist[best])
+        )
+
+    def lonlat(self, entry: int) -> tuple[float, float] | None:
+        """The entry's position in lon/lat, or None for a mapping row without an address."""
+        if np.isnan(self.east[entry]):
+            return None
+        lon, lat = _transformer(False).transform(self.east[entry], self.north[entry])
+        return float(lon), float(lat)
+
+
+# -- the answer ---------------------------------------------------------------------------------
+
+#: Assessment classes under which an address can get help from the pool (also "if the zone holds").
+ELIGIBLE_CLASSES = ("eligible", "eligible_blue", "eligible_if_zone")
+_NO_POOL = (
+    "The pool assessment is not available in this version of netkort: the pool section is empty."
+)
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """A module another part of the project provides, or None while it is absent from the checkout.
+
+    Only absence is tolerated: a module that exists but fails to import raises as usual.
+    """
+    if importlib.util.find_spec(name) is None:
+        return None
+    return importlib.import_module(name)
+
+
+@dataclass
+class LookupContext:
+    """What an answer draws on beside the index: the release, assessments, rule sets and zones.
+
+    ``assessments`` holds one frame per rule set id, aligned row for row with the release's address
+    table; ``zones`` one zones layer per rule set id (EPSG:25832). They stay empty while the
+    assessment and zone modules are absent, and ``notes`` says so in every answer.
+    """
+
+    release: Release
+    assessments: dict[str, pd.DataFrame] = field(default_factory=dict)
+    rule_sets: dict[str, Any] = field(default_factory=dict)
+    zones: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    municipalities: gpd.GeoDataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.zone_trees = {k: shapely.STRtree(z.geometry.array) for k, z in self.zones.items()}
+        munis = self.municipalities
+        self.municipality_tree = shapely.STRtree(munis.geometry.array if munis is not None else [])
+
+    @classmethod
+    def from_release(
+        cls, release: Release, addresses: pd.DataFrame, availability: pd.DataFrame
+    ) -> LookupContext:
+        """Assess the release's addresses under every rule set and derive each set's zones, when
+        the assessment and zone modules exist (the tables are passed in: they are read once)."""
+        munis = release.read("municipalities")
+        rules_mod = optional_module("coverage.rules")
+        assess_mod = optional_module("coverage.assess")
+        if rules_mod is None or assess_mod is None:
+            return cls(release, municipalities=munis, notes=[_NO_POOL])
+        rule_sets = {r.id: r for r in rules_mod.load_rule_sets()}
+        assessed = assess_mod.assess_many(addresses, availability, rule_sets.values())
+        assessments = {k: _aligned(a, addresses) for k, a in assessed.items()}
+        zones: dict[str, gpd.GeoDataFrame] = {}
+        zones_mod = optional_module("coverage.zones")
+        if zones_mod is not None:
+            for rid, a in assessments.items():
+                mask = zones_mod.eligible_mask(a)
+                zones[rid] = zones_mod.underserved_zones(
+                    addresses, mask, munis, assessment=a, label=rid
+                )
+        return cls(release, assessments, rule_sets, zones, munis)
+
+    def zone_ids(self, east: float, north: float) -> dict[str, list[str]]:
+        """Ids of the zones (per rule set) containing a point in EPSG:25832."""
+        point = shapely.Point(east, north)
+        out = {}
+        for rid, tree in self.zone_trees.items():
+            hits = np.sort(tree.query(point, predicate="intersects"))
+            out[rid] = [str(z) for z in self.zones[rid]["zone_id"].to_numpy()[hits]]
+        return out
+
+
+def _aligned(assessment: pd.DataFrame, addresses: pd.DataFrame) -> pd.DataFrame:
+    """The assessment in the address table's row order, with repeated texts stored once."""
+    if not np.array_equal(
+        assessment["address_id"].astype(str).to_numpy(), addresses["id"].astype(str).to_numpy()
+    ):
+        assessment = assessment.set_index("address_id").reindex(addresses["id"]).reset_index()
+    # Reason texts repeat for every address with the same speeds: categories hold each once, which
+    # keeps four rule sets over a region's 850,000 addresses in a few hundred MB instead of GBs.
+    for column in ("reasons", "reason_da", "reason_en", "class", "zone_source", "best_tech"):
+        if column in assessment.columns:
+            assessment[column] = assessment[column].astype("category")
+    return assessment.reset_index(drop=True)
+
+
+def lookup(
+    index: AddressIndex,
+    context: LookupContext,
+    *,
+    q: str | None = None,
+    id: str | None = None,
+    lon: float | None = None,
+    lat: float | None = None,
+    max_distance: float = NEAREST_DISTANCE,
+) -> dict[str, Any]:
+    """The answer for exactly one of: address text ``q``, address ``id``, or ``lon`` + ``lat``.
+
+    Raises InvalidRequestError when the question is malformed and NotFoundError (with suggestions)
+    when nothing answers it. The HTTP service and ``netkort lookup`` both print this dict.
+    """
+    given = [q is not None, id is not None, lon is not None or lat is not None]
+    if sum(given) != 1:
+        raise InvalidRequestError(
+            "give exactly one of: q (address text), id (address id), or lon and lat (WGS84 degrees)"
+        )
+    query = {"text": q, "id": id, "lon": lon, "lat": lat}
+    if q is not None:
+        if not q.strip():
+            raise InvalidRequestError(
+                "q is empty: write an address, e.g. 'Strandvejen 52, 8305 Samsø'"
+            )
+        hit = index.resolve(q)
+        return lookup_answer(index, hit.entry, context, query=query, match=hit.quality)
+    if id is not None:
+        return lookup_answer(index, index.by_id(id), context, query=query, match="id")
+    if lon is None or lat is None:
+        raise InvalidRequestError("lon and lat go together: give both (WGS84 degrees)")
+    entry, point = index.nearest(lon, lat, max_distance)
+    return lookup_answer(index, entry, context, query=query, match="nearest", point=point)
+
+
+def _num(value: Any) -> float | None:
+    """A JSON number, or None for NaN / <NA> (the file had no such column)."""
+    if value is None or pd.isna(value):
+        return None
+    return round(float(value), 3)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) or value == "" else str(value)
+
+
+def _best_fixed(techs: dict[str, dict[str, float | None]]) -> dict[str, Any]:
+    """Best fixed download and the up of the same technology; ties: higher up, then list order."""
+    offered = [(t, s) for t, s in techs.items() if s["down"] is not None and s["down"] > 0]
+    if not offered:
+        known = any(s["down"] is not None for s in techs.values())
+        return {"down": 0.0 if known else None, "up": 0.0 if known else None, "technology": None}
+    tech, speeds = max(offered, key=lambda ts: (ts[1]["down"], ts[1]["up"] or -1.0))
+    return {"down": speeds["down"], "up": speeds["up"], "technology": tech}
+
+
+def lookup_answer(
+    index: AddressIndex,
+    entry: int,
+    context: LookupContext,
+    *,
+    query: dict[str, Any] | None = None,
+    match: str = "id",
+    point: PointInfo | None = None,
+) -> dict[str, Any]:
+    """Everything known about one index entry: address, fixed and mobile offers, the pool under
+    each rule set, zones, the release and the sources. Plain JSON-ready values only."""
+    addr_row, avail_row = int(index.addr_row[entry]), int(index.avail_row[entry])
+    row = index.addresses.iloc[addr_row] if addr_row >= 0 else None
+    avail = index.availability.iloc[avail_row] if avail_row >= 0 else None
+    manifest = context.release.manifest
+    codes = {m["navn"]: m["kode"] for m in manifest.get("municipalities", [])}
+    lonlat = index.lonlat(entry)
+    kommunenavn = _text(row["kommunenavn"] if row is not None else avail["kommunenavn"])  # type: ignore[index]
+    generated = bool(row is not None and row["generated"]) or bool(
+        avail is not None and avail["generated"]
+    )
+    vejnavn, husnr, postnr, town = index.parts(entry)
+    address = {
+        "id": str(index.ids[entry]),
+        "text": index.text(entry),
+        "vejnavn": vejnavn,
+        "husnr": husnr,
+        "postnr": postnr,
+        "postnrnavn": _text(town),
+        "supplerendebynavn": _text(row["supplerendebynavn"]) if row is not None else None,
+        "kommunekode": _text(row["kommunekode"])
+        if row is not None
+        else codes.get(kommunenavn or ""),
+        "kommunenavn": kommunenavn,
+        "zone": _text(row["zone"]) if row is not None else None,
+        "lon": round(lonlat[0], 7) if lonlat else None,
+        "lat": round(lonlat[1], 7) if lonlat else None,
+        "east": _num(index.east[entry]),
+        "north": _num(index.north[entry]),
+        "ddkn_m100": _text(row["ddkn_m100"]) if row is not None else None,
+        "position_known": lonlat is not None,
+        "in_register": row is not None,
+        "generated": bool(row is not None and row["generated"]),
+    }
+    techs = {
+        t: {
+            "down": _num(avail[f"{t}_down"]) if avail is not None else None,
+            "up": _num(avail[f"{t}_up"]) if avail is not None else None,
+        }
+        for t in FIXED_TECHNOLOGIES
+    }
+    assessed = _assessed(context, addr_row, avail)
+    best = _best_fixed(techs)
+    if assessed and avail is not None:  # the assessment's choice is the one its reasons name
+        first = next(iter(assessed.values()))
+        best = {
+            "down": _num(first["best_down"]),
+            "up": _num(first["best_up"]),
+            "technology": _text(first["best_tech"]),
+        }
+    inputs = {Path(i["path"]).name: i for i in manifest.get("inputs", [])}
+    mapping_input = (
+        inputs.get(Path(str(avail["source_file"])).name, {}) if avail is not None else {}
+    )
+    notes = list(context.notes)
+    if generated:
+        notes.append(
+            "GENERATED record (netkort synth), not real data / genererede data, ikke virkelige."
+        )
+    if avail is None:
+        notes.append("The broadband mapping has no row for this address.")
+    if lonlat is None:
+        notes.append("The mapping row matched no register address, so its position is unknown.")
+    return {
+        "query": {**(query or {}), "match": match},
+        "address": address,
+        "fixed": {"technologies": techs, "best": best},
+        "mobile": {
+            "declared": None
+            if avail is None
+            else {
+                "down": _num(avail["mobile_down"]),
+                "up": _num(avail["mobile_up"]),
+                "source": mapping_input.get("attribution") or None,
+                "file": Path(str(avail["source_file"])).name,
+                "year": None if pd.isna(avail["year"]) else int(avail["year"]),
+            },
+            "observations": [],
+        },
+        "pool": _pool(context, assessed, address),
+        "point": None if point is None else _point(context, point),
+        "release": {
+            "id": context.release.id,
+            "created": manifest.get("created"),
+            "generated": context.release.generated,
+        },
+        "sources": {
+            "attribution": list(manifest.get("attribution", [])),
+            "inputs": [
+                {
+                    "kind": i.get("kind"),
+                    "file": name,
+                    "year": i.get("year"),
+                    "generated": bool(i.get("generated", False)),
+                }
+                for name, i in inputs.items()
+            ],
+        },
+        "generated": generated,
+        "notes": notes,
+    }
+
+
+def _assessed(context: LookupContext, addr_row: int, avail: pd.Series | None) -> dict[str, Any]:
+    """The assessment row under each rule set: the release's for an address, and
+    :func:`coverage.assess.assess_row` for a mapping row that matched none."""
+    if addr_row >= 0:
+        return {rid: frame.iloc[addr_row] for rid, frame in context.assessments.items()}
+    assess_mod = optional_module("coverage.assess")
+    if avail is None or assess_mod is None or not context.assessments:
+        return {}
+    row = avail.to_dict()
+    return {
+        rid: assess_mod.assess_row(row, None, context.rule_sets[rid]) for rid in context.assessments
+    }
+
+
+def _pool(
+    context: LookupContext, assessed: dict[str, Any], address: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Class, reasons (machine, Danish, English), zone and zone ids under each rule set."""
+    zones = context.zone_ids(address["east"], address["north"]) if address["position_known"] else {}
+    out: dict[str, dict[str, Any]] = {}
+    for rid, a in assessed.items():
+        rules = context.rule_sets.get(rid)
+        reasons = a["reasons"]
+        out[rid] = {
+            "class": str(a["class"]),
+            "title": rules.title.model_dump() if rules is not None else None,
+            "reasons": json.loads(reasons) if isinstance(reasons, str) else list(reasons or []),
+            "reason_da": _text(a["reason_da"]),
+            "reason_en": _text(a["reason_en"]),
+            "zone": _text(a["zone"]),
+            "zone_source": _text(a["zone_source"]),
+            "zone_ids": zones.get(rid, []),
+        }
+    return out
+
+
+def _point(context: LookupContext, point: PointInfo) -> dict[str, Any]:
+    """What is known at the asked position itself: its municipality and the zones covering it."""
+    munis = context.municipalities
+    hits = context.municipality_tree.query(
+        shapely.Point(point.east, point.north), predicate="intersects"
+    )
+    muni = munis.iloc[int(np.min(hits))] if munis is not None and len(hits) else None
+    return {
+        "lon": point.lon,
+        "lat": point.lat,
+        "east": round(point.east, 2),
+        "north": round(point.north, 2),
+        "distance_m": round(point.distance_m, 1),
+        "kommunekode": None if muni is None else str(muni["kommunekode"]),
+        "kommunenavn": None if muni is None else str(muni["kommunenavn"]),
+        "zone_ids": context.zone_ids(point.east, point.north),
+        "mobile": [],
+    }
+
+
+__all__ = [
+    "ELIGIBLE_CLASSES",
+    "NEAREST_DISTANCE",
+    "AddressIndex",
+    "Hit",
+    "LookupContext",
+    "ParsedQuery",
+    "PointInfo",
+    "lookup",
+    "lookup_answer",
+    "optional_module",
+    "parse_query",
+]

@@ -1,0 +1,48 @@
+"""Service settings: the library's settings plus how the HTTP service runs (prefix ``NETKORT_``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from coverage.settings import Settings
+
+
+class ServiceSettings(Settings):
+    """Where releases live (inherited) and how the service listens, reloads and caches."""
+
+    model_config = SettingsConfigDict(env_prefix="NETKORT_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    """Interface to listen on (``NETKORT_HOST``); loopback unless deliberately opened."""
+
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    """TCP port (``NETKORT_PORT``)."""
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed by CORS (``NETKORT_CORS_ORIGINS``, comma separated); empty = CORS off."""
+
+    reload_interval: Annotated[float, Field(ge=0)] = 5.0
+    """Seconds between checks whether ``current`` points at a new release (0 = every request)."""
+
+    base_map_url: str | None = None
+    """Tile URL template of a base map for the web pages (``{z}/{x}/{y}``); none by default, so no
+    page reaches the internet unless an operator says so."""
+
+    tile_max_age: Annotated[int, Field(ge=0)] = 3600
+    """``Cache-Control: max-age`` of tiles, seconds (a release is immutable; its id is in the URL)."""
+
+    title: str = "netkort"
+    """Name shown in the OpenAPI document and the OGC landing page."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+
+__all__ = ["ServiceSettings"]
