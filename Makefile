@@ -23,10 +23,14 @@ $(STAMP): requirements.lock pyproject.toml
 
 build: setup
 	$(BIN)/netkort build
+	$(BIN)/netkort info
 
+# Exports and maps for the newest pool rules land in $(OUT)/; then the service starts.
 run: build
-	$(BIN)/netkort export --what all --format gpkg -o $(OUT)/netkort.gpkg --quiet || true
-	$(BIN)/netkort map -o $(OUT)/maps --quiet || true
+	$(BIN)/netkort export --what all --rules latest -o $(OUT)/netkort.gpkg --quiet
+	$(BIN)/netkort export --what eligible-addresses --rules latest -o $(OUT)/eligible-addresses.csv --quiet
+	$(BIN)/netkort map -o $(OUT)/maps --quiet
+	@echo "Exports in $(OUT)/, map pages in $(OUT)/maps/index.html; serving on http://$(HOST):$(PORT)/"
 	$(BIN)/netkort serve --host $(HOST) --port $(PORT)
 
 test: setup
