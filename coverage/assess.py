@@ -92,8 +92,9 @@ def fixed_matrices(availability: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             return np.full(n, np.nan, dtype=np.float32)
         return availability[name].to_numpy(dtype=np.float32, na_value=np.nan)
 
-    down = np.column_stack([column(f"{t}_down") for t in FIXED_TECHNOLOGIES]).reshape(n, -1)
-    up = np.column_stack([column(f"{t}_up") for t in FIXED_TECHNOLOGIES]).reshape(n, -1)
+    # column_stack (not reshape(n, -1)): shape (n, technologies) holds for n == 0 too.
+    down = np.column_stack([column(f"{t}_down") for t in FIXED_TECHNOLOGIES])
+    up = np.column_stack([column(f"{t}_up") for t in FIXED_TECHNOLOGIES])
     return down, up
 
 

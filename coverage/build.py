@@ -245,7 +245,9 @@ def _inputs_digest(inputs: list[dict[str, Any]], region: str) -> str:
 
 
 def _new_release_id(store: ReleaseStore, digest: str) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    # Milliseconds keep two builds in the same second in creation order (ids sort by name).
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"
     base = f"{stamp}-{digest[:8]}"
     rid, n = base, 1
     while (store.releases_dir / rid).exists():

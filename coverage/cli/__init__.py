@@ -15,6 +15,7 @@ from coverage import __version__
 # Each module registers its commands on the shared app when imported.
 from coverage.cli import (  # noqa: F401
     analysis,
+    diff,
     export,
     maps,
     mobile,
