@@ -75,11 +75,19 @@ class DeclaredMobile(Speed):
     year: int | None
 
 
+class MobileGap(BaseModel):
+    """Whether the declared class is clearly above what measurements show (an objection's start)."""
+
+    declared_vs_observed_gap: bool
+    reason: str | None
+
+
 class MobileOut(BaseModel):
     """Declared mobile speeds; measured and modelled observations when the release has them."""
 
     declared: DeclaredMobile | None
     observations: list[dict[str, Any]]
+    gap: MobileGap | None = None
 
 
 class Reason(BaseModel):
