@@ -29,6 +29,7 @@ from coverage.availability import SOURCE as MAPPING_SOURCE
 from coverage.availability import join_to_addresses, load_profile, read_mapping
 from coverage.boundaries import RegionBoundaries, load_region
 from coverage.errors import BuildError, SourceError
+from coverage.mobile_stage import MobileStage, build_mobile
 from coverage.quarantine import Quarantine
 from coverage.release import Release, ReleaseStore
 from coverage.settings import Settings
@@ -105,7 +106,14 @@ def build_release(
             manifest.of("mapping"), addresses, quarantine
         )
 
+    mobile = None
+    if manifest.of("sites"):
+        with steps.step("Mobile: sites, measurements, propagation model, fusion"):
+            mobile = _mobile(manifest, region, addresses, availability, quarantine, settings)
+
     generated = bool(addresses["generated"].any()) or bool(availability["generated"].any())
+    if mobile is not None:
+        generated = generated or mobile.generated
     counts = {
         "municipalities": len(region.municipalities),
         "addresses": address_counts,
@@ -113,6 +121,8 @@ def build_release(
         "generated_addresses": int(addresses["generated"].sum()),
         "generated_mapping_rows": int(availability["generated"].sum()),
     }
+    if mobile is not None:
+        counts["mobile"] = mobile.counts
     release_id = _new_release_id(store, digest)
     with steps.step(f"Writing and verifying release {release_id}"), store.writer(release_id) as w:
         w.write_table("municipalities", region.municipalities)
@@ -127,6 +137,8 @@ def build_release(
         w.write_table("postcodes", region.postcodes)
         w.write_table("addresses", addresses)
         w.write_table("availability", availability)
+        if mobile is not None:
+            mobile.write(w)
         w.write_csv("quarantine", quarantine.frame())
         w.write_csv("unmatched", unmatched)
         w.manifest.update(
@@ -148,9 +160,32 @@ def build_release(
                 "generated": generated,
                 "software": _software(),
                 "attribution": sorted({i["attribution"] for i in inputs if i["attribution"]}),
+                "mobile": mobile.summary() if mobile is not None else None,
             }
         )
+    if mobile is not None:
+        mobile.cleanup()
     return BuildResult(store.open(release_id), identical=False, counts=counts)
+
+
+def _mobile(
+    manifest: SourceManifest,
+    region: RegionBoundaries,
+    addresses: gpd.GeoDataFrame,
+    availability: pd.DataFrame,
+    quarantine: Quarantine,
+    settings: Settings,
+) -> MobileStage:
+    return build_mobile(
+        sites=manifest.of("sites"),
+        measurements=manifest.of("measurements"),
+        osm=manifest.of("osm"),
+        region=region,
+        addresses=addresses,
+        availability=availability,
+        quarantine=quarantine,
+        scratch=settings.home,
+    )
 
 
 def _existing(files: list[SourceFile]) -> list[SourceFile]:

@@ -33,6 +33,7 @@ from rapidfuzz import fuzz, process
 
 from coverage.addresstext import address_text, fold, street_key
 from coverage.errors import InvalidRequestError, NotFoundError
+from coverage.mobile_answer import MobileContext
 from coverage.release import Release
 from coverage.types import DENMARK_BOUNDS_LONLAT, FIXED_TECHNOLOGIES, WEB_CRS, WORK_CRS
 
@@ -612,6 +613,7 @@ class LookupContext:
     zones: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     municipalities: gpd.GeoDataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    mobile: MobileContext | None = None
 
     def __post_init__(self) -> None:
         self.zone_trees = {k: shapely.STRtree(z.geometry.array) for k, z in self.zones.items()}
@@ -640,7 +642,8 @@ class LookupContext:
                 zones[rid] = zones_mod.underserved_zones(
                     addresses, mask, munis, assessment=a, label=rid
                 )
-        return cls(release, assessments, rule_sets, zones, munis)
+        mobile = MobileContext.from_release(release, addresses["id"])
+        return cls(release, assessments, rule_sets, zones, munis, mobile=mobile)
 
     def zone_ids(self, east: float, north: float) -> dict[str, list[str]]:
         """Ids of the zones (per rule set) containing a point in EPSG:25832."""
@@ -810,7 +813,8 @@ def lookup_answer(
                 "file": Path(str(avail["source_file"])).name,
                 "year": None if pd.isna(avail["year"]) else int(avail["year"]),
             },
-            "observations": [],
+            "observations": [] if context.mobile is None else context.mobile.observations(addr_row),
+            "gap": None if context.mobile is None else context.mobile.gap(addr_row),
         },
         "pool": _pool(context, assessed, address),
         "point": None if point is None else _point(context, point),
@@ -888,7 +892,9 @@ def _point(context: LookupContext, point: PointInfo) -> dict[str, Any]:
         "kommunekode": None if muni is None else str(muni["kommunekode"]),
         "kommunenavn": None if muni is None else str(muni["kommunenavn"]),
         "zone_ids": context.zone_ids(point.east, point.north),
-        "mobile": [],
+        "mobile": []
+        if context.mobile is None
+        else context.mobile.at_point(point.east, point.north),
     }
 
 

@@ -247,9 +247,19 @@ class ReleaseWriter:
         shutil.copyfile(source, target)
         self._record(name, target, rows=0, geo=False)
 
+    def write_tree(self, name: str, source: Path) -> None:
+        """Copy a finished folder (e.g. the mobile rasters) into the release as ``<name>/``.
+
+        Every file is recorded (as ``<name>/<file>``) so it is checksummed and verified like a table.
+        """
+        target = self.path / name
+        shutil.copytree(source, target)
+        for path in sorted(p for p in target.rglob("*") if p.is_file()):
+            self._record(str(path.relative_to(self.path)), path, rows=0, geo=False)
+
     def _record(self, name: str, target: Path, *, rows: int, geo: bool) -> None:
         self.tables[name] = {
-            "file": target.name,
+            "file": str(target.relative_to(self.path)),
             "rows": rows,
             "geo": geo,
             "size": target.stat().st_size,

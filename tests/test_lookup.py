@@ -242,7 +242,12 @@ def test_bundle_strandvejen_52_answer(bundle):
     assert answer["fixed"]["technologies"]["fiber"] == {"down": 0.0, "up": 0.0}
     assert answer["mobile"]["declared"]["down"] == 200.0
     assert answer["mobile"]["declared"]["year"] == 2026
-    assert answer["mobile"]["observations"] == []
+    # The bundle has masts but no measurements: one modelled observation, none measured.
+    kinds = [o["kind"] for o in answer["mobile"]["observations"]]
+    assert kinds == ["modelled"]
+    modelled = answer["mobile"]["observations"][0]
+    assert modelled["rsrp_outdoor_dbm"] > modelled["rsrp_indoor_dbm"]
+    assert modelled["source"].startswith("model") and modelled["date"]
     pool = answer["pool"]["2024-2025"]
     assert pool["class"] == "eligible_if_zone"  # the bundle has no zones: never a silent yes
     assert {r["criterion"] for r in pool["reasons"]} >= {"zone"}
