@@ -1,0 +1,120 @@
+"""Files of a generated data set: plain register-style CSV and the source manifest.
+
+The manifest writer is shared with other generators (mobile sites, measurements): they pass their own
+:class:`ManifestEntry` objects to :func:`coverage.synth.synthesize` (``extra_entries``) or add them to
+an existing ``sources.toml`` with :func:`append_manifest_entries`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from coverage.errors import SourceError
+from coverage.sources import Boundaries
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One ``[[kind]]`` entry of a source manifest (see ``data/sources.toml``)."""
+
+    kind: str
+    path: Path
+    profile: str | None = None
+    year: int | None = None
+    attribution: str = ""
+    licence: str = ""
+    generated: bool = True
+
+    def toml(self) -> str:
+        """The entry as a TOML array-of-tables block."""
+        lines = [f"[[{self.kind}]]", f"path = {_toml_string(str(self.path))}"]
+        if self.profile:
+            lines.append(f"profile = {_toml_string(self.profile)}")
+        if self.year is not None:
+            lines.append(f"year = {int(self.year)}")
+        if self.attribution:
+            lines.append(f"attribution = {_toml_string(self.attribution)}")
+        if self.licence:
+            lines.append(f"licence = {_toml_string(self.licence)}")
+        lines.append(f"generated = {'true' if self.generated else 'false'}")
+        return "\n".join(lines) + "\n"
+
+
+def write_csv(table: pa.Table, path: Path) -> None:
+    """Write a table the way the register exports it: a plain header, no quotes, UTF-8.
+
+    Arrow always quotes the header, so the header is written by hand; ``quoting_style="none"``
+    makes Arrow refuse any value that would need quotes instead of writing a broken file.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write((",".join(table.column_names) + "\n").encode("utf-8"))
+        pacsv.write_csv(
+            table,
+            handle,
+            pacsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16),
+        )
+    os.replace(tmp, path)
+
+
+def write_manifest(
+    path: Path, boundaries: Boundaries, entries: Sequence[ManifestEntry], header: str = ""
+) -> Path:
+    """Write a source manifest that :func:`coverage.sources.load_manifest` reads.
+
+    Paths are written as given; pass absolute ones, since relative paths resolve against the data
+    bundle, not against the manifest's folder.
+    """
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    lines += [
+        "",
+        "[boundaries]",
+        f"municipalities = {_toml_string(str(boundaries.municipalities))}",
+    ]
+    if boundaries.regions is not None:
+        lines.append(f"regions = {_toml_string(str(boundaries.regions))}")
+    if boundaries.postcodes is not None:
+        lines.append(f"postcodes = {_toml_string(str(boundaries.postcodes))}")
+    if boundaries.attribution:
+        lines.append(f"attribution = {_toml_string(boundaries.attribution)}")
+    if boundaries.licence:
+        lines.append(f"licence = {_toml_string(boundaries.licence)}")
+    text = "\n".join(lines) + "\n" + "".join("\n" + e.toml() for e in entries)
+    atomic_write(path, text)
+    return path
+
+
+def append_manifest_entries(path: Path, entries: Sequence[ManifestEntry]) -> None:
+    """Add entries to an existing manifest (TOML allows ``[[kind]]`` blocks in any order)."""
+    if not path.exists():
+        raise SourceError(path, "source manifest not found; run netkort synth first")
+    text = path.read_text(encoding="utf-8")
+    atomic_write(path, text + "".join("\n" + e.toml() for e in entries))
+
+
+def _toml_string(value: str) -> str:
+    # A JSON string is a valid TOML basic string (same escapes), and keeps æ, ø, å readable.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write text through a temporary file and a rename: readers see the old file or the new."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+__all__ = [
+    "ManifestEntry",
+    "append_manifest_entries",
+    "atomic_write",
+    "write_csv",
+    "write_manifest",
+]
