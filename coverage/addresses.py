@@ -34,6 +34,19 @@ REQUIRED = ["id", "vejnavn", "husnr", "postnr", "kommunekode"]
 EAST, NORTH = "etrs89koordinat_øst", "etrs89koordinat_nord"
 LAT, LON = "wgs84koordinat_bredde", "wgs84koordinat_længde"
 
+#: Columns the reader uses; the DDKN and region columns are recomputed, so they are not parsed.
+USED_COLUMNS = [
+    *REQUIRED,
+    "supplerendebynavn",
+    "postnrnavn",
+    "zone",
+    "generated",
+    "etrs89koordinat_øst",
+    "etrs89koordinat_nord",
+    "wgs84koordinat_bredde",
+    "wgs84koordinat_længde",
+]
+
 #: Planning zones as the register spells them, keyed by a folded spelling.
 ZONES = {
     "byzone": "Byzone",
@@ -89,7 +102,7 @@ def read_addresses(
     among them is refused (the address's own code is the truth, not a point-in-polygon test at the
     generalised coast).
     """
-    table = read_text_csv(path, required=REQUIRED, what="address register")
+    table = read_text_csv(path, required=REQUIRED, columns=USED_COLUMNS, what="address register")
     frame, lines = table.frame, table.lines
     path = table.path
     for line, reason in table.bad_lines:

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
+from coverage import arrowtext
 from coverage.addresstext import address_key, house_number_key, postcode_key, street_key
 from coverage.csvio import read_text_csv
 from coverage.errors import ManifestError
@@ -128,7 +131,12 @@ def read_mapping(
     year: int | None = None,
 ) -> MappingRead:
     """Read one mapping CSV through its profile; quarantine rows with bad values."""
-    table = read_text_csv(path, required=profile.required(), what="broadband mapping")
+    table = read_text_csv(
+        path,
+        required=profile.required(),
+        columns=[*profile.columns.values(), "generated"],
+        what="broadband mapping",
+    )
     frame, lines, path = table.frame, table.lines, table.path
     for line, reason in table.bad_lines:
         quarantine.add(SOURCE, path, [line], "(row)", [""], reason)
@@ -224,24 +232,32 @@ def join_to_addresses(
     pointer to the first, so no address silently gets two answers.
     """
     rows = rows.copy()
-    addr_key = address_key(addresses["vejnavn"], addresses["husnr"], addresses["postnr"])
-    by_key = pd.Series(addresses["id"].to_numpy(), index=addr_key.to_numpy())
-    by_key = by_key[~by_key.index.duplicated(keep="first")]
-    known_ids = pd.Index(addresses["id"])
+    addr_ids = pa.array(addresses["id"].astype("string[pyarrow]"), type=pa.string())
+    addr_key = arrowtext.to_arrow_nullable(
+        address_key(addresses["vejnavn"], addresses["husnr"], addresses["postnr"])
+    )
+    # Lookups by hash inside Arrow: index_in gives the first address with an equal id / key.
+    row_ids = arrowtext.to_arrow_nullable(rows["address_id"])
+    id_pos = pc.index_in(row_ids, value_set=addr_ids)
+    id_hit = pc.is_valid(id_pos)
+    row_key = arrowtext.to_arrow_nullable(
+        address_key(rows["vejnavn"], rows["husnr"], rows["postnr"])
+    )
+    key_pos = pc.index_in(row_key, value_set=addr_key)
+    key_hit = pc.and_(pc.invert(id_hit), pc.is_valid(key_pos))
+    # Ids stay Arrow strings throughout: no Python object per row.
+    matched = pc.if_else(id_hit, row_ids, pc.take(addr_ids, key_pos))
+    rows["address_id"] = arrowtext.from_arrow(matched, rows.index)
+    id_np = id_hit.to_numpy(zero_copy_only=False)
+    key_np = key_hit.to_numpy(zero_copy_only=False)
+    rows["match"] = pd.Categorical.from_codes(
+        np.select([id_np, key_np], [0, 1], 2), categories=["id", "key", "none"]
+    )
 
-    given = rows["address_id"].notna().to_numpy()
-    id_hit = given & (known_ids.get_indexer(rows["address_id"].fillna("")) >= 0)
-    row_key = address_key(rows["vejnavn"], rows["husnr"], rows["postnr"])
-    key_ids = by_key.reindex(row_key.to_numpy()).to_numpy()
-    key_hit = ~id_hit & pd.notna(key_ids)
-
-    matched_id = np.where(id_hit, rows["address_id"].fillna("").to_numpy(), None)
-    matched_id = np.where(key_hit, key_ids, matched_id)
-    rows["address_id"] = pd.array(matched_id, dtype="string")
-    rows["match"] = np.select([id_hit, key_hit], ["id", "key"], "none")
-
-    # The same address twice: keep the first row, quarantine the rest.
-    ident = rows["address_id"].fillna("").where(rows["match"] != "none", "k:" + row_key.fillna(""))
+    # The same address twice: keep the first row, quarantine the rest. Unmatched rows are
+    # compared on their text key (a "k:" prefix keeps them apart from register ids).
+    unmatched_key = pc.binary_join_element_wise("k:", pc.fill_null(row_key, ""), "")
+    ident = pc.if_else(pc.is_valid(matched), matched, unmatched_key)
     dup, first = duplicated_first_line(ident, rows["source_line"].to_numpy())
     if dup.any():
         for file_name, part in rows.loc[dup].groupby("source_file", sort=False):
@@ -286,17 +302,14 @@ def _unmatched_report(rows: pd.DataFrame, addresses: pd.DataFrame) -> pd.DataFra
     )
     # Not dict(groupby): a GroupBy has a ``keys`` attribute, which dict() would try to call.
     groups = {p: g for p, g in streets.groupby("postnr", sort=False)}  # noqa: C416
-    pairs = report[["postnr", "vejnavn"]].drop_duplicates()
+    pairs = report[["postnr", "vejnavn"]].drop_duplicates().reset_index(drop=True)
+    pair_keys = street_key(pairs["vejnavn"]).tolist()  # fold every name once, not per pair
     hints: dict[tuple[str, str], tuple[str, float]] = {}
-    for postnr, vejnavn in pairs.itertuples(index=False):
+    for (postnr, vejnavn), key in zip(pairs.itertuples(index=False), pair_keys, strict=True):
         candidates = groups.get(postnr)
         if candidates is None:
             continue
-        best = process.extractOne(
-            street_key(pd.Series([vejnavn])).iloc[0],
-            candidates["key"].tolist(),
-            scorer=fuzz.ratio,
-        )
+        best = process.extractOne(key, candidates["key"].tolist(), scorer=fuzz.ratio)
         if best is not None:
             hints[(postnr, vejnavn)] = (str(candidates["vejnavn"].iloc[best[2]]), float(best[1]))
     found = [

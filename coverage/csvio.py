@@ -35,21 +35,17 @@ class CsvTable:
     """Lines that could not be split into the header's columns: (line number, reason)."""
 
 
-def detect_encoding(path: Path, sample: bytes) -> str:
-    """UTF-8 (with or without BOM) when the bytes decode as such, else Windows-1252.
+def _header_encoding(sample: bytes) -> str:
+    """Encoding guess from the first bytes: BOM → UTF-8-sig; the header line decides UTF-8 vs 1252.
 
-    Older official exports are Windows-1252 / Latin-1; a file that is valid UTF-8 is almost never
-    meant as Latin-1, so UTF-8 wins whenever it decodes. The whole file is checked, not just a sample,
-    because a single æ far down a Latin-1 file is enough to make it invalid UTF-8.
+    The whole file is not decoded here: Arrow validates UTF-8 while parsing and the reader retries
+    as Windows-1252 when it finds an invalid byte (an æ far down a Latin-1 file is enough).
     """
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    first_line = sample.split(b"\n", 1)[0]
     try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(8 << 20):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
+        first_line.decode("utf-8")
     except UnicodeDecodeError:
         return "cp1252"
     return "utf-8"
@@ -66,10 +62,13 @@ def read_text_csv(
     path: str | Path,
     *,
     required: list[str] | None = None,
+    columns: list[str] | None = None,
     what: str = "file",
 ) -> CsvTable:
     """Read a CSV as text columns, detecting encoding and separator.
 
+    ``columns`` limits what is parsed to the columns a reader uses (absent ones are simply left
+    out); the rest of each line is skipped by Arrow, which saves time and memory on big registers.
     Raises :class:`SourceError` when the file is missing, empty, has no header or lacks a required
     column. Rows with the wrong number of fields (a truncated last line, a stray separator) are not
     fatal: they are returned in ``bad_lines`` for the quarantine.
@@ -83,19 +82,74 @@ def read_text_csv(
         sample = handle.read(_SNIFF_BYTES)
     if not sample.strip(b" \t\r\n\xef\xbb\xbf"):
         raise SourceError(path, f"{what} is empty: expected a header line and rows")
-    encoding = detect_encoding(path, sample)
-    text = sample.decode("utf-8-sig" if encoding == "utf-8-sig" else encoding, errors="replace")
-    header_line = text.splitlines()[0] if text.splitlines() else ""
-    delimiter = detect_delimiter(header_line)
-    header = [h.strip().strip('"').strip() for h in header_line.split(delimiter)]
+    encoding = _header_encoding(sample)
+    first_line = sample.split(b"\n", 1)[0].decode(
+        "utf-8-sig" if encoding.startswith("utf-8") else encoding, errors="replace"
+    )
+    delimiter = detect_delimiter(first_line)
+    header = [h.strip().strip('"').strip() for h in first_line.split(delimiter)]
     if not any(header):
         raise SourceError(path, f"{what} has no header line")
+    missing = [c for c in (required or []) if c not in header]
+    if missing:
+        raise SourceError(
+            path,
+            f"{what} lacks required column(s) {', '.join(missing)}; "
+            f"found {', '.join(h for h in header if h) or 'none'} (separator {delimiter!r})",
+        )
+    wanted = header if columns is None else [c for c in header if c in set(columns)]
+    # Arrow needs unique names; a repeated header name is renamed by position and never "wanted".
+    names = [h if header.index(h) == i else f"{h}#{i}" for i, h in enumerate(header)]
 
+    try:
+        table, bad_lines = _parse(path, names, wanted, delimiter, encoding)
+    except pa.ArrowInvalid as exc:
+        if encoding == "utf-8" and "UTF8" in str(exc).upper():
+            encoding = "cp1252"  # valid header, an invalid byte further down: an older export
+            try:
+                table, bad_lines = _parse(path, names, wanted, delimiter, encoding)
+            except pa.ArrowInvalid as again:
+                raise SourceError(path, f"{what} cannot be read as CSV: {again}") from None
+        else:
+            raise SourceError(path, f"{what} cannot be read as CSV: {exc}") from None
+
+    # Trim in Arrow, then hand pandas Arrow-backed strings: no Python string objects are made.
+    trimmed = [pc.utf8_trim_whitespace(col) for col in table.columns]
+    # Blank lines come through as all-empty rows: they are not data.
+    blank = np.ones(table.num_rows, dtype=bool)
+    for col in trimmed:
+        blank &= pc.equal(col, "").to_numpy(zero_copy_only=False)
+    frame = pd.DataFrame(
+        {
+            name: pd.arrays.ArrowStringArray(
+                col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            )
+            for name, col in zip(wanted, trimmed, strict=True)
+        }
+    )
+    # Physical line of each kept row: header is line 1, rows follow; skipped lines keep their slot.
+    skipped = sorted(n for n, _ in bad_lines if n > 0)
+    total = len(frame) + len(bad_lines)
+    all_lines = np.arange(2, total + 2, dtype="int64")
+    lines = np.setdiff1d(all_lines, np.asarray(skipped, dtype="int64"), assume_unique=True)
+    if len(lines) != len(frame):  # pyarrow could not number a skipped row: fall back honestly
+        lines = np.arange(2, len(frame) + 2, dtype="int64")
+    if blank.any():
+        frame = frame.loc[~blank].reset_index(drop=True)
+        lines = lines[~blank]
+    reported = [(n, reason) for n, reason in bad_lines if reason]
+    return CsvTable(path, frame, lines, encoding, delimiter, reported)
+
+
+def _parse(
+    path: Path, names: list[str], wanted: list[str], delimiter: str, encoding: str
+) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """One Arrow parse of the file; lines with the wrong field count are collected, not fatal."""
     bad_lines: list[tuple[int, str]] = []
-    width = len(header)
+    width = len(names)
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        # Blank lines are not data; they still count for line numbers (see below).
+        # Blank lines are not data; they still count for line numbers.
         text_row = (row.text or "").strip()
         number = int(row.number) if row.number is not None else -1
         if text_row:
@@ -110,65 +164,27 @@ def read_text_csv(
             bad_lines.append((number, ""))
         return "skip"
 
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(
-                encoding="utf8" if encoding.startswith("utf-8") else encoding,
-                use_threads=False,
-                column_names=header,
-                skip_rows=1,
-                block_size=16 << 20,
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter,
-                invalid_row_handler=on_invalid,
-                ignore_empty_lines=False,
-                newlines_in_values=False,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise SourceError(path, f"{what} cannot be read as CSV: {exc}") from None
-
-    if encoding == "utf-8-sig" and header and header[0].startswith("\ufeff"):
-        header[0] = header[0].lstrip("\ufeff")
-    missing = [c for c in (required or []) if c not in header]
-    if missing:
-        raise SourceError(
-            path,
-            f"{what} lacks required column(s) {', '.join(missing)}; "
-            f"found {', '.join(h for h in header if h) or 'none'} (separator {delimiter!r})",
-        )
-
-    # Trim in Arrow, then hand pandas Arrow-backed strings: no Python string objects are made.
-    columns = [pc.utf8_trim_whitespace(col) for col in table.columns]
-    # Blank lines come through as all-empty rows: they are not data.
-    blank = np.ones(table.num_rows, dtype=bool)
-    for col in columns:
-        blank &= pc.equal(col, "").to_numpy(zero_copy_only=False)
-    frame = pd.DataFrame(
-        {
-            i: pd.arrays.ArrowStringArray(
-                col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-            )
-            for i, col in enumerate(columns)
-        }
+    table = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(
+            encoding="utf8" if encoding.startswith("utf-8") else encoding,
+            # Line numbers of rejected rows are only known when parsing is sequential.
+            use_threads=False,
+            column_names=names,
+            skip_rows=1,
+            block_size=16 << 20,
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter,
+            invalid_row_handler=on_invalid,
+            ignore_empty_lines=False,
+            newlines_in_values=False,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(wanted, pa.string()),
+            include_columns=wanted,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
     )
-    frame.columns = header
-    # Physical line of each kept row: header is line 1, rows follow; skipped lines keep their slot.
-    skipped = sorted(n for n, _ in bad_lines if n > 0)
-    total = len(frame) + len(bad_lines)
-    all_lines = np.arange(2, total + 2, dtype="int64")
-    lines = np.setdiff1d(all_lines, np.asarray(skipped, dtype="int64"), assume_unique=True)
-    if len(lines) != len(frame):  # pyarrow could not number a skipped row: fall back honestly
-        lines = np.arange(2, len(frame) + 2, dtype="int64")
-    if blank.any():
-        frame = frame.loc[~blank].reset_index(drop=True)
-        lines = lines[~blank]
-    reported = [(n, reason) for n, reason in bad_lines if reason]
-    return CsvTable(path, frame, lines, encoding, delimiter, reported)
+    return table, bad_lines
