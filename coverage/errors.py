@@ -25,6 +25,10 @@ class SourceError(NetkortError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Rebuild from (path, problem): errors raised on Dask workers travel back pickled.
+        return (type(self), (self.path, self.problem))
+
 
 class ManifestError(SourceError):
     """The source manifest or a column profile is malformed."""
@@ -56,6 +60,9 @@ class NotFoundError(NetkortError):
     def __init__(self, message: str, suggestions: list[dict[str, str]] | None = None) -> None:
         self.suggestions = suggestions or []
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[type, tuple[str, list[dict[str, str]]]]:
+        return (type(self), (str(self), self.suggestions))
 
 
 class InvalidRequestError(NetkortError):

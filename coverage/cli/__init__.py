@@ -20,6 +20,7 @@ from coverage.cli import (  # noqa: F401
     maps,
     mobile,
     release,
+    scale,
     serve,
     synth,
 )
