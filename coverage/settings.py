@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     home: Path = PROJECT_ROOT / "var"
     """Where releases live (``NETKORT_HOME``)."""
 
+    database_url: str | None = None
+    """Report database (``NETKORT_DATABASE_URL``, ``postgresql://user@host:port/db``); unset =
+    SQLite at ``NETKORT_HOME/reports.sqlite``."""
+
     region: str = "1082"
     """Region code (``NETKORT_REGION``): 1082 is Region Midtjylland; ``all`` maps the whole country."""
 

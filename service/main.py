@@ -21,6 +21,7 @@ from coverage import __version__
 from service import routes
 from service.errors import add_exception_handlers
 from service.routes import ROUTERS
+from service.security import add_security
 from service.settings import ServiceSettings
 from service.state import Metrics, ReleaseWatcher
 
@@ -87,6 +88,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.watcher = watcher
     add_exception_handlers(app)
+    add_security(app, settings)  # innermost middleware: CORS and metrics still see 413/429
 
     # Core routers first, then any other route module (tiles, pages, changes, ...) alphabetically.
     others = sorted(m.name for m in pkgutil.iter_modules(routes.__path__) if m.name not in ROUTERS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from coverage.settings import Settings
@@ -36,6 +36,19 @@ class ServiceSettings(Settings):
 
     title: str = "netkort"
     """Name shown in the OpenAPI document and the OGC landing page."""
+
+    admin_token: SecretStr | None = None
+    """Bearer token of the planner endpoints (``NETKORT_ADMIN_TOKEN``); unset = they answer 403."""
+
+    max_body_bytes: Annotated[int, Field(ge=1024, le=100_000_000)] = 65_536
+    """Largest request body accepted (``NETKORT_MAX_BODY_BYTES``); larger ones get 413."""
+
+    report_rate: Annotated[
+        str,
+        Field(pattern=r"^\s*[1-9]\d{0,5}\s*/\s*([1-9]\d{0,5})?\s*(s|second|m|minute|h|hour)?\s*$"),
+    ] = "10/minute"
+    """Reports accepted per client address (``NETKORT_REPORT_RATE``: ``10/minute``, ``3/30s``,
+    ``100/hour``); more get 429 with ``Retry-After``."""
 
     @field_validator("cors_origins", mode="before")
     @classmethod

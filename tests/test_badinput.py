@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,19 @@ from coverage.availability import join_to_addresses, load_profile, read_mapping
 from coverage.boundaries import load_region
 from coverage.build import build_release
 from coverage.errors import NetkortError
+from coverage.mobile.measurements import read_measurements
+from coverage.mobile.sites import read_sites
+from coverage.planning import read_zone_layer
 from coverage.quarantine import Quarantine
+from coverage.rules import load_rule_set
 from coverage.sources import load_manifest
 
 CORPUS = Path(__file__).parent / "badinput"
 CASES = tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))["case"]
 SAMSOE = {"0741": "Samsø"}
 NETKORT = Path(sys.executable).with_name("netkort")
+#: "Now" for measurement files, so a case's future and past stay what they are.
+MEASURED_NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def _good_addresses():
@@ -45,7 +52,15 @@ def _run(case: dict, settings) -> tuple[int, Quarantine, dict]:
         extra["matched"] = joined.counts["matched"]
         extra["streets"] = list(joined.availability["vejnavn"])
         return len(joined.availability), q, extra
-    if reader == "boundaries":
+    if reader == "measurements":
+        return len(read_measurements(path, q, now=MEASURED_NOW)), q, extra
+    if reader == "sites":
+        return len(read_sites(path, q)), q, extra
+    if reader == "rules":
+        load_rule_set(path)
+    elif reader == "zones":
+        read_zone_layer(path)
+    elif reader == "boundaries":
         load_region(path, None, None, "all")
     elif reader == "manifest":
         load_manifest(path, settings.data)
@@ -81,8 +96,11 @@ def test_bad_input_case(case, settings):
 
 def test_corpus_covers_every_reader():
     readers = {c["reader"] for c in CASES}
-    assert {"addresses", "mapping", "boundaries", "manifest", "build"} <= readers
-    assert len(CASES) >= 12
+    assert {"addresses", "mapping", "boundaries", "manifest", "build", "measurements", "sites",
+            "rules", "zones"} <= readers  # fmt: skip
+    assert len(CASES) >= 40
+    files = {p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*") if p.is_file()}
+    assert files - {"expected.toml"} == {c["file"] for c in CASES}  # every file has its case
     for case in CASES:
         assert (CORPUS / case["file"]).exists(), case["file"]
 

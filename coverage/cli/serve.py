@@ -12,6 +12,7 @@ from coverage.cli.common import AsJson, Home, Quiet, RichSteps, app, err, out, s
 from coverage.errors import NotFoundError
 from coverage.lookup import AddressIndex, LookupContext, lookup
 from coverage.release import ReleaseStore
+from coverage.reports import reports_for_lookup
 
 __all__ = ["app"]
 
@@ -74,7 +75,8 @@ def lookup_command(
     quiet: Quiet = False,
 ) -> None:
     """What an address can get: the same answer as GET /api/lookup, by text, --id or --lon/--lat."""
-    store = ReleaseStore(settings_from(home).home)
+    settings = settings_from(home)
+    store = ReleaseStore(settings.home)
     steps = RichSteps(quiet or as_json)
     rel = store.open(release)
     with steps.step(f"Loading and indexing release {rel.id}"):
@@ -86,6 +88,10 @@ def lookup_command(
         for s in exc.suggestions:
             err.print(f"  did you mean: {s['text']}  [dim]({s['id']})[/dim]", highlight=False)
         raise
+    # The same answer as the API: reports on the address come from the same store.
+    answer["reports"] = reports_for_lookup(
+        settings.home, settings.database_url, answer["address"]["id"]
+    )
     if as_json:
         out.print_json(json.dumps(answer, ensure_ascii=False))
         return

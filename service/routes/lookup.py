@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from coverage.lookup import lookup
 from service.dependencies import AutocompleteParams, LookupParams, State
 from service.errors import ERROR_RESPONSES
+from service.routes.reports import ReportSummary, report_summary
 
 router = APIRouter(prefix="/api", tags=["lookup"])
 
@@ -168,6 +169,9 @@ class LookupAnswer(BaseModel):
     sources: SourcesOut
     generated: bool = Field(description="True when the address or its mapping row is generated.")
     notes: list[str]
+    reports: ReportSummary | None = Field(
+        default=None, description="Corrections reported for the address; null = none."
+    )
 
 
 class Suggestion(BaseModel):
@@ -192,12 +196,16 @@ class AutocompleteAnswer(BaseModel):
     responses=ERROR_RESPONSES,
     summary="What can I get at this address?",
 )
-def lookup_address(state: State, params: Annotated[LookupParams, Depends()]) -> dict[str, Any]:
+def lookup_address(
+    state: State, params: Annotated[LookupParams, Depends()], request: Request
+) -> dict[str, Any]:
     """Look an address up by text (``q``), id (``id``) or position (``lon`` + ``lat``, nearest
     address within 50 m). Give exactly one. Not found: 404 with up to five suggestions."""
-    return lookup(
+    answer = lookup(
         state.index, state.context, q=params.q, id=params.id, lon=params.lon, lat=params.lat
     )
+    answer["reports"] = report_summary(request, answer["address"]["id"])
+    return answer
 
 
 @router.get(
