@@ -7,16 +7,17 @@ module only parses the request and sets the content type QGIS expects (``applica
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from coverage import ogc
 from service.dependencies import BaseUrl, ItemsParams, RulesParam, Settings, State
 from service.errors import ERROR_RESPONSES
+from service.routes.pages import citizen_page, wants_html
 
 router = APIRouter(tags=["OGC API - Features"])
 
@@ -102,9 +103,26 @@ _GEOJSON_OK: dict[int | str, dict[str, Any]] = {200: {"content": {ogc.GEOJSON: {
 CollectionId = Annotated[str, PathParam(description="Collection id.", max_length=100)]
 
 
-@router.get("/", response_model=LandingPage, responses=ERROR_RESPONSES)
-def landing(base: BaseUrl, settings: Settings, request: Request) -> dict[str, Any]:
-    """Landing page: links to the API definition, conformance and the collections."""
+@router.get(
+    "/",
+    response_model=LandingPage,
+    responses={**ERROR_RESPONSES, 200: {"content": {"text/html": {}}}},
+)
+def landing(
+    base: BaseUrl,
+    settings: Settings,
+    request: Request,
+    response: Response,
+    f: Annotated[
+        Literal["json", "html"] | None,
+        Query(description="json: this document; html: the citizen page. Default: by Accept."),
+    ] = None,
+) -> dict[str, Any] | HTMLResponse:
+    """Landing page: links to the API definition, conformance and the collections. Browsers
+    (``Accept: text/html``) and ``?f=html`` get the citizen page instead."""
+    if wants_html(request, f):
+        return citizen_page(request)
+    response.headers["Vary"] = "Accept"
     state = request.app.state.watcher.state  # the landing page answers even before a release
     served = f", release {state.release.id}" if state is not None else ""
     return ogc.landing_page(
