@@ -104,7 +104,10 @@ def read_text_csv(
     try:
         table, bad_lines = _parse(path, names, wanted, delimiter, encoding)
     except pa.ArrowInvalid as exc:
-        if encoding == "utf-8" and "UTF8" in str(exc).upper():
+        if encoding.startswith("utf-8"):
+            # A BOM or a UTF-8 header does not prove the rest: retry as an older 1252 export.
+            # (Arrow reports an invalid byte either as a UTF8 error or, on a line with the wrong
+            # field count, as a parse error raised before the row handler can be called.)
             encoding = "cp1252"  # valid header, an invalid byte further down: an older export
             try:
                 table, bad_lines = _parse(path, names, wanted, delimiter, encoding)
@@ -149,8 +152,12 @@ def _parse(
     width = len(names)
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        # Blank lines are not data; they still count for line numbers.
-        text_row = (row.text or "").strip()
+        # Blank lines are not data; they still count for line numbers. A line whose bytes do not
+        # decode in the assumed encoding still counts as a present (non-blank) line.
+        try:
+            text_row = (row.text or "").strip()
+        except UnicodeDecodeError:
+            text_row = "?"
         number = int(row.number) if row.number is not None else -1
         if text_row:
             bad_lines.append(

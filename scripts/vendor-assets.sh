@@ -59,6 +59,11 @@ copy leaflet.awesome-markers dist/leaflet.awesome-markers.css leaflet.awesome-ma
 copy_dir leaflet.awesome-markers dist/images leaflet.awesome-markers/images
 copy leaflet.awesome-markers LICENSE leaflet.awesome-markers/LICENSE
 
+# The API documentation page (/docs) without a CDN.
+copy swagger-ui-dist swagger-ui-bundle.js swagger-ui/swagger-ui-bundle.js
+copy swagger-ui-dist swagger-ui.css swagger-ui/swagger-ui.css
+copy swagger-ui-dist LICENSE swagger-ui/LICENSE
+
 # Minified files end with a sourceMappingURL comment naming a .map file that is not vendored;
 # browsers ask for it only with developer tools open, but strip it so nothing ever 404s.
 while IFS= read -r -d '' f; do

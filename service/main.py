@@ -79,6 +79,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         watcher.wait(timeout=30)
 
     app = FastAPI(
+        # FastAPI's own /docs and /redoc load from a CDN; service/routes/pages.py serves /docs
+        # from the vendored Swagger UI instead.
+        docs_url=None,
+        redoc_url=None,
         title=settings.title,
         version=__version__,
         description=DESCRIPTION,
@@ -101,7 +105,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET"],
+            allow_methods=["GET", "POST"],  # POST: the report form on another origin
             allow_headers=["*"],
         )
     app.add_middleware(MetricsMiddleware, metrics=metrics)

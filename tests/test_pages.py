@@ -326,3 +326,19 @@ def test_generated_release_shows_the_notice(tmp_path, bundle_settings, bundle_re
         page = html(c, "/planner")
         assert page.config["release"]["generated"] is True
         assert "hidden" not in page.ids["generated-notice"]
+
+
+def test_api_docs_are_served_from_vendored_swagger_ui(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    html = page.text
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in html
+    assert "<script>" not in html  # no inline script: the CSP allows only 'self'
+    assert "cdn" not in html.lower() and "https://" not in html
+    for asset in (
+        "/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        "/static/vendor/swagger-ui/swagger-ui.css",
+        "/static/app/docs.js",
+    ):
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/redoc").status_code == 404

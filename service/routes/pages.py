@@ -270,3 +270,14 @@ __all__ = [
     "strings",
     "wants_html",
 ]
+
+
+@router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+def api_docs(request: Request) -> HTMLResponse:
+    """The OpenAPI documentation, rendered by the vendored Swagger UI (works offline)."""
+    page = _ENV.get_template("docs.html").render(
+        title=request.app.title,
+        version=__version__,
+        openapi_url=request.app.openapi_url or "/openapi.json",
+    )
+    return HTMLResponse(page)
