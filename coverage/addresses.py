@@ -174,8 +174,12 @@ def read_addresses(
     east, north = _coordinates(frame, has_etrs, has_wgs, reject)
 
     keep = np.flatnonzero(~bad)
+    everything = len(keep) == len(frame)
 
     def kept(series: pd.Series) -> pd.Series:
+        # The common case keeps every row: no copy then.
+        if everything:
+            return series.reset_index(drop=True).astype("string[pyarrow]", copy=False)
         return series.iloc[keep].reset_index(drop=True).astype("string[pyarrow]")
 
     east_kept, north_kept = east[keep], north[keep]

@@ -7,6 +7,8 @@ published state untouched.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import json
 import platform
@@ -21,6 +23,7 @@ from typing import Any, Protocol
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
 
 from coverage import __version__
 from coverage.addresses import SOURCE as ADDRESS_SOURCE
@@ -101,10 +104,12 @@ def build_release(
         )
     with steps.step("Address register"):
         addresses, address_counts = _addresses(manifest.of("addresses"), region, quarantine)
+    release_memory()
     with steps.step("Broadband mapping: read and join to addresses"):
         availability, unmatched, mapping_counts = _mapping(
             manifest.of("mapping"), addresses, quarantine
         )
+    release_memory()
 
     mobile = None
     if manifest.of("sites"):
@@ -166,6 +171,17 @@ def build_release(
     if mobile is not None:
         mobile.cleanup()
     return BuildResult(store.open(release_id), identical=False, counts=counts)
+
+
+def release_memory() -> None:
+    """Hand memory freed by a stage back to the system before the next one starts.
+
+    Arrow's allocator (mimalloc) and glibc's malloc keep freed pages for reuse; between stages of
+    a national build that is gigabytes of resident memory nobody uses.
+    """
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _mobile(

@@ -117,19 +117,21 @@ def read_text_csv(
             raise SourceError(path, f"{what} cannot be read as CSV: {exc}") from None
 
     # Trim in Arrow, then hand pandas Arrow-backed strings: no Python string objects are made.
-    trimmed = [pc.utf8_trim_whitespace(col) for col in table.columns]
-    # Blank lines come through as all-empty rows: they are not data.
-    blank = np.ones(table.num_rows, dtype=bool)
-    for col in trimmed:
+    # Column by column, dropping each raw column as soon as its trimmed copy exists, so a big
+    # register never holds two full copies of its text.
+    n_rows = table.num_rows
+    raw = list(table.columns)
+    del table
+    blank = np.ones(n_rows, dtype=bool)
+    arrays = {}
+    for name in wanted:
+        col = pc.utf8_trim_whitespace(raw.pop(0))
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        # Blank lines come through as all-empty rows: they are not data.
         blank &= pc.equal(col, "").to_numpy(zero_copy_only=False)
-    frame = pd.DataFrame(
-        {
-            name: pd.arrays.ArrowStringArray(
-                col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-            )
-            for name, col in zip(wanted, trimmed, strict=True)
-        }
-    )
+        arrays[name] = pd.arrays.ArrowStringArray(col)
+    frame = pd.DataFrame(arrays)
+    del arrays
     # Physical line of each kept row: header is line 1, rows follow; skipped lines keep their slot.
     skipped = sorted(n for n, _ in bad_lines if n > 0)
     total = len(frame) + len(bad_lines)
