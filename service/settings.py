@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from coverage.settings import Settings
@@ -27,9 +27,12 @@ class ServiceSettings(Settings):
     reload_interval: Annotated[float, Field(ge=0)] = 5.0
     """Seconds between checks whether ``current`` points at a new release (0 = every request)."""
 
-    base_map_url: str | None = None
-    """Tile URL template of a base map for the web pages (``{z}/{x}/{y}``); none by default, so no
-    page reaches the internet unless an operator says so."""
+    base_map_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("base_map_url", "NETKORT_BASEMAP_URL")
+    )
+    """Tile URL template of a base map for the web pages (``NETKORT_BASEMAP_URL``, the same
+    variable the folium pages of ``netkort map`` read); none by default, so no page reaches the
+    internet unless an operator says so."""
 
     tile_max_age: Annotated[int, Field(ge=0)] = 3600
     """``Cache-Control: max-age`` of tiles, seconds (a release is immutable; its id is in the URL)."""
