@@ -498,6 +498,13 @@ class AddressIndex:
         hits = self.search(text, limit=_MAX_SUGGESTIONS + 1)
         if len(hits) == 1 and q.number is not None:
             return hits[0]
+        if len(hits) > 1 and q.number is not None:
+            # A register address beats mapping rows that matched no address ("M.B. Jensensvej 5"
+            # against an unmatched row spelt "M.B. Jensens Vej 5"); two register addresses in
+            # different towns stay ambiguous.
+            registered = [h for h in hits if self.addr_row[h.entry] >= 0]
+            if len(registered) == 1:
+                return registered[0]
         if hits:
             pairs = [{"id": h.id, "text": h.text} for h in hits[:_MAX_SUGGESTIONS]]
             hint = "add the house number" if q.number is None else "add the postcode or town"

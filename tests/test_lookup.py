@@ -321,3 +321,12 @@ def test_autocomplete_is_fast_on_a_region_sized_index():
         times.append(best * 1000)
         assert len(hits) <= 10
     assert np.percentile(times, 99) < 20, np.percentile(times, [50, 95, 99])
+
+
+def test_a_register_address_beats_an_unmatched_mapping_row_of_similar_spelling(bundle):
+    # The register has "M.B. Jensensvej"; the mapping has unmatched rows spelt "M.B. Jensens Vej".
+    index, context = bundle
+    answer = lookup(index, context, q="M.B. Jensensvej 5, 8305 Samsø")
+    assert answer["address"]["in_register"] is True
+    assert answer["address"]["vejnavn"] == "M.B. Jensensvej"
+    assert answer["address"]["position_known"] is True
