@@ -21,8 +21,9 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from coverage.answer import ELIGIBLE_CLASSES, LookupContext, optional_module
 from coverage.errors import NoReleaseError, NotFoundError, RuleSetError
-from coverage.lookup import ELIGIBLE_CLASSES, AddressIndex, LookupContext, optional_module
+from coverage.lookup import AddressIndex
 from coverage.ogc import FeatureSource
 from coverage.release import Release, ReleaseStore
 from service.errors import UnavailableError

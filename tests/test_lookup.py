@@ -11,8 +11,9 @@ import pytest
 import shapely
 from pyproj import Transformer
 
+from coverage.answer import LookupContext, lookup
 from coverage.errors import InvalidRequestError, NotFoundError
-from coverage.lookup import AddressIndex, LookupContext, lookup, parse_query
+from coverage.lookup import AddressIndex, parse_query
 
 TO_LONLAT = Transformer.from_crs("EPSG:25832", "EPSG:4326", always_xy=True)
 

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from coverage.answer import LookupContext, lookup
 from coverage.cli.common import AsJson, Home, Quiet, RichSteps, app, err, out, settings_from
 from coverage.errors import NotFoundError
-from coverage.lookup import AddressIndex, LookupContext, lookup
+from coverage.lookup import AddressIndex
 from coverage.release import ReleaseStore
 from coverage.reports import reports_for_lookup
 

@@ -185,7 +185,7 @@ class VectorTiler:
     def from_release(cls, release: Release) -> VectorTiler:
         """Read, assess and zone a release, then build its tiler (for scripts and benchmarks; the
         service builds it from the tables it already holds)."""
-        from coverage.lookup import LookupContext
+        from coverage.answer import LookupContext
 
         addresses = release.read("addresses")
         availability = release.read("availability")

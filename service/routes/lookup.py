@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from coverage.lookup import lookup
+from coverage.answer import lookup
 from service.dependencies import AutocompleteParams, LookupParams, State
 from service.errors import ERROR_RESPONSES
 from service.routes.reports import ReportSummary, report_summary

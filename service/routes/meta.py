@@ -15,8 +15,8 @@ from rapidfuzz import fuzz, process
 from starlette.background import BackgroundTask
 
 from coverage.addresstext import fold
+from coverage.answer import optional_module
 from coverage.errors import InvalidRequestError, NotFoundError
-from coverage.lookup import optional_module
 from service.dependencies import ExportParams, MunicipalityCode, State, get_watcher
 from service.errors import ERROR_RESPONSES, UnavailableError
 from service.state import ReleaseWatcher, ServiceState, describe_stats
