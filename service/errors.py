@@ -38,7 +38,7 @@ class UnavailableError(NetkortError):
 DEFAULT_STATUS_CODES: dict[type[Exception], int] = {
     NotFoundError: 404,
     InvalidRequestError: 400,
-    RuleSetError: 400,
+    RuleSetError: 404,  # a well-formed rule set id or year that no rule file covers
     NoReleaseError: 503,
     ReleaseError: 503,
     UnavailableError: 503,

@@ -218,7 +218,7 @@ def test_zones_collection_and_errors(client):
     bad_bbox = client.get("/collections/zones/items", params={"bbox": "1,2"})
     assert bad_bbox.status_code == 400 and "bbox" in bad_bbox.json()["detail"]
     assert client.get("/collections/zones/items", params={"limit": 0}).status_code == 422
-    assert client.get("/collections/zones/items", params={"rules": "1999"}).status_code == 400
+    assert client.get("/collections/zones/items", params={"rules": "1999"}).status_code == 404
     unknown = client.get("/collections/roads")
     assert unknown.status_code == 404
     assert {s["id"] for s in unknown.json()["suggestions"]} == {

@@ -296,7 +296,7 @@ def test_print_view_names_the_municipality_and_refuses_unknown_ones(client):
     assert empty.status_code == 400
     assert "municipality" in ErrorBody.model_validate(empty.json()).detail
     rules = client.get("/planner/print", params={"municipality": "0741", "rules": "1999"})
-    assert rules.status_code == 400
+    assert rules.status_code == 404
     assert "1999" in ErrorBody.model_validate(rules.json()).detail
 
 

@@ -46,23 +46,6 @@ CONFIG = SchemathesisConfig.from_dict(
             },
             # FINDINGS in other modules, each allowed here only until fixed (see the report):
             {
-                # service/routes/meta.py + dependencies.py: a well-formed but unknown `rules`
-                # (e.g. 1999) answers 400 (RuleSetError); give `rules` a pattern and answer an
-                # unknown rule set with 404.
-                "include-path": "/api/export",
-                "checks": {
-                    "positive_data_acceptance": {"expected-statuses": [*DEFAULT_ACCEPTED, "400"]}
-                },
-            },
-            {
-                # service/routes/changes.py: `kind` is free text in the schema but only the 12
-                # change kinds are accepted (400); declare it as an enum (Literal).
-                "include-path": "/api/changes",
-                "checks": {
-                    "positive_data_acceptance": {"expected-statuses": [*DEFAULT_ACCEPTED, "400"]}
-                },
-            },
-            {
                 # service/routes/points.py: `max_distance` is a number in the schema, but JSON
                 # `false` is accepted as 0 (pydantic's lax mode); declare it strict. An unknown
                 # `rules` answers 400, as in /api/export above, and points outside Denmark 422

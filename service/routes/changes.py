@@ -37,6 +37,9 @@ from service.dependencies import get_watcher
 from service.errors import ERROR_RESPONSES
 from service.state import ReleaseWatcher
 
+#: The change kinds as an enum in the OpenAPI document (the same tuple coverage.diff counts).
+ChangeKind = Literal[CHANGE_KINDS]  # type: ignore[valid-type]
+
 router = APIRouter(tags=["changes"])
 
 #: Diffs kept per app (a region diff takes seconds; the panel asks for the same one repeatedly).
@@ -73,8 +76,8 @@ class ChangesParams:
         ),
     ] = None
     kind: Annotated[
-        list[str] | None,
-        Query(description=f"Only addresses with this kind of change: {', '.join(CHANGE_KINDS)}."),
+        list[ChangeKind] | None,
+        Query(description="Only addresses with these kinds of change (repeat for several)."),
     ] = None
     limit: Annotated[
         int, Query(description="At most this many changed addresses in `changes`.", ge=0, le=50_000)
