@@ -7,8 +7,6 @@ published state untouched.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import hashlib
 import json
 import platform
@@ -23,7 +21,6 @@ from typing import Any, Protocol
 
 import geopandas as gpd
 import pandas as pd
-import pyarrow as pa
 
 from coverage import __version__
 from coverage.addresses import SOURCE as ADDRESS_SOURCE
@@ -32,6 +29,7 @@ from coverage.availability import SOURCE as MAPPING_SOURCE
 from coverage.availability import join_to_addresses, load_profile, read_mapping
 from coverage.boundaries import RegionBoundaries, load_region
 from coverage.errors import BuildError, SourceError
+from coverage.memory import release_memory
 from coverage.mobile_stage import MobileStage, build_mobile
 from coverage.quarantine import Quarantine
 from coverage.release import Release, ReleaseStore
@@ -171,17 +169,6 @@ def build_release(
     if mobile is not None:
         mobile.cleanup()
     return BuildResult(store.open(release_id), identical=False, counts=counts)
-
-
-def release_memory() -> None:
-    """Hand memory freed by a stage back to the system before the next one starts.
-
-    Arrow's allocator (mimalloc) and glibc's malloc keep freed pages for reuse; between stages of
-    a national build that is gigabytes of resident memory nobody uses.
-    """
-    pa.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _mobile(

@@ -43,8 +43,9 @@ class ServiceSettings(Settings):
     admin_token: SecretStr | None = None
     """Bearer token of the planner endpoints (``NETKORT_ADMIN_TOKEN``); unset = they answer 403."""
 
-    max_body_bytes: Annotated[int, Field(ge=1024, le=100_000_000)] = 65_536
-    """Largest request body accepted (``NETKORT_MAX_BODY_BYTES``); larger ones get 413."""
+    max_body_bytes: Annotated[int, Field(ge=1024, le=100_000_000)] = 1_048_576
+    """Largest request body accepted (``NETKORT_MAX_BODY_BYTES``); larger ones get 413. One MiB
+    fits ``POST /api/points`` with its 10,000 points; a report is a few kilobytes."""
 
     report_rate: Annotated[
         str,

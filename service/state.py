@@ -24,6 +24,7 @@ import pandas as pd
 from coverage.answer import ELIGIBLE_CLASSES, LookupContext, optional_module
 from coverage.errors import NoReleaseError, NotFoundError, RuleSetError
 from coverage.lookup import AddressIndex
+from coverage.memory import release_memory
 from coverage.ogc import FeatureSource
 from coverage.release import Release, ReleaseStore
 from service.errors import UnavailableError
@@ -112,7 +113,9 @@ class ServiceState:
                 )
                 for rid, zones in context.zones.items()
             }
-        return cls(release, index, context, features, _statistics(index, context))
+        state = cls(release, index, context, features, _statistics(index, context))
+        release_memory()  # indexing leaves freed pages behind; the service lives long
+        return state
 
     @property
     def default_rules(self) -> str | None:

@@ -19,6 +19,7 @@ from coverage.cli import (  # noqa: F401
     export,
     maps,
     mobile,
+    points,
     release,
     scale,
     serve,

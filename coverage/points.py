@@ -1,0 +1,625 @@
+"""What coverage is at these coordinates: one vectorised answer for a batch of points.
+
+A planner's list of businesses, a citizen's click, or five million random points: for each point
+the municipality (exact, also at borders), its DDKN 100 m cell, that cell's coverage summary from
+the release (addresses, median best fixed download, share ≥ 100 Mbit/s, eligible counts under a
+rule set) and the nearest address within ``max_distance`` metres with its class.
+
+The trick that makes millions of points a fraction of a second is that the 100 m DDKN grid *is* the
+index. :class:`PointIndex` lays a raster of 100 m cells over the region (EPSG:25832, aligned with
+the grid, so raster cells are DDKN cells) and precomputes per cell:
+
+* **municipality**: the code whose polygon holds the whole cell, or "outside" when no polygon
+  reaches it, or "border". Polygons are burnt at cell centres (rasterio), their boundaries with
+  ``all_touched`` and then grown by one cell, and cells claimed by two polygons are border too; so a
+  cell not marked border lies wholly inside one municipality or wholly outside all of them. Only
+  points in border cells (a few per cent) get an exact test, ``shapely.intersects_xy`` (the
+  predicate ``geopandas.sjoin`` uses) against the prepared polygons each border cell lists as
+  candidates (a bit mask per cell), lowest code first, so a point on a shared edge goes to the
+  lower code. The loop runs over the municipalities, never over points;
+* **addresses**: sorted by cell, with ``start[c]:start[c + 1]`` their slice (a direct-address
+  table on the integer cell key: an O(1) lookup with no hashing), and per occupied cell the
+  summary. A point's cell is two floor divisions; its summary is one gather;
+* **nearest address**: a mask of cells with an address within reach drops most points with one
+  gather; for the rest, the point's cell and its neighbours within ``max_distance`` are read from
+  the same slices, distances are taken on the candidate pairs and reduced per point with
+  ``np.minimum.reduceat``. A point in a town meets a few hundred candidates; the pair arrays are
+  processed in bounded chunks.
+
+No geometry object is made per point. Where a point lies in no polygon (the 1:500,000 coastline
+cuts off a few real addresses) the municipality falls back to the nearest address's own
+``kommunekode``, and ``kommune_source`` says so. The same index answers the CLI (``netkort
+points``) and the service (``POST /api/points``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import rasterio.features
+import shapely
+from affine import Affine
+from numpy.typing import ArrayLike
+from pyproj import Transformer
+
+from coverage.assess import CLASSES, assess_many
+from coverage.errors import InvalidRequestError
+from coverage.grid import cell_name_array
+from coverage.release import Release
+from coverage.rules import get_rule_set, resolve_rule_sets
+from coverage.stats import read_release_tables
+from coverage.types import DENMARK_BOUNDS_25832, DENMARK_BOUNDS_LONLAT, WEB_CRS, WORK_CRS
+
+#: Cell size of the index and of the answered cell: DDKN 100 m.
+CELL = 100
+#: Default and largest radius of the nearest-address search, metres.
+DEFAULT_DISTANCE = 50.0
+MAX_DISTANCE = 500.0
+#: CRSs a batch may come in.
+POINT_CRSS = (WEB_CRS, WORK_CRS)
+#: Where a point's municipality came from.
+KOMMUNE_SOURCES = ("polygon", "nearest_address")
+
+#: Columns of an answer, in order.
+POINT_COLUMNS = [
+    "east", "north", "kommunekode", "kommunenavn", "kommune_source", "ddkn_m100",
+    "cell_addresses", "cell_median_down", "cell_share_100", "cell_eligible",
+    "cell_eligible_if_zone", "nearest_id", "nearest_distance_m", "nearest_class", "rule_set",
+    "generated",
+]  # fmt: skip
+
+_OUTSIDE, _BORDER = -1, -2
+#: Candidate (point, address) pairs held at once by the nearest search: bounds memory in towns.
+_PAIRS = 4_000_000
+_ELIGIBLE, _IF_ZONE = CLASSES.index("eligible"), CLASSES.index("eligible_if_zone")
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The raster's extent in DDKN 100 m rows (north div 100) and columns (east div 100)."""
+
+    row0: int
+    col0: int
+    nrows: int
+    ncols: int
+
+    def flat(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flat raster index of each (row, col) and whether it lies on the raster (index 0 if not)."""
+        r, c = rows - self.row0, cols - self.col0
+        inside = (r >= 0) & (r < self.nrows) & (c >= 0) & (c < self.ncols)
+        return np.where(inside, r * self.ncols + c, 0), inside
+
+
+@dataclass
+class RuleCells:
+    """Per rule set: class of every indexed address and eligible counts of every occupied cell."""
+
+    address_class: np.ndarray
+    eligible: np.ndarray
+    eligible_if_zone: np.ndarray
+
+
+@dataclass
+class PointIndex:
+    """A release's municipalities, addresses and cell summaries, indexed on the 100 m grid.
+
+    Address arrays are sorted by cell; ``row`` points back into the release's ``addresses`` table.
+    Per-cell arrays are indexed by occupied-cell number (``occupied[flat cell]``, -1 when empty).
+    """
+
+    grid: Grid
+    municipality: np.ndarray
+    """Flat int32 raster: municipality number of a cell wholly inside it, -1 outside every
+    polygon, ``-2 - b`` for border cell number ``b``."""
+    candidates: np.ndarray
+    """Per border cell, bit ``k`` of word ``k // 64`` set when polygon ``k`` may reach it."""
+    polygons: np.ndarray
+    """Prepared polygon per municipality number (None for a code no polygon has)."""
+    codes: np.ndarray
+    names: np.ndarray
+    start: np.ndarray
+    occupied: np.ndarray
+    east: np.ndarray
+    north: np.ndarray
+    row: np.ndarray
+    ids: pa.Array
+    address_kommune: np.ndarray
+    address_generated: np.ndarray
+    median_down: np.ndarray
+    share_100: np.ndarray
+    cell_generated: np.ndarray
+    rules: dict[str, RuleCells] = field(default_factory=dict)
+    _near: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_release(cls, release: Release, rule_set_keys: list[str] | None = None) -> PointIndex:
+        """Read, assess (under the given rule sets, default all) and index a release."""
+        tables = read_release_tables(release, address_columns=["east", "north"])
+        assessments = assess_many(
+            tables.addresses, tables.availability, resolve_rule_sets(rule_set_keys)
+        )
+        return cls.from_tables(tables.addresses, release.read("municipalities"), assessments)
+
+    @classmethod
+    def from_tables(
+        cls,
+        addresses: pd.DataFrame,
+        municipalities: gpd.GeoDataFrame,
+        assessments: Mapping[str, pd.DataFrame],
+    ) -> PointIndex:
+        """Index release-shaped tables: ``addresses`` (``id, kommunekode, east, north``, optional
+        ``generated``), the municipality polygons, and one assessment per rule set id, each row for
+        row with ``addresses`` (``class``, ``best_down``)."""
+        if not assessments:
+            raise InvalidRequestError("no assessment to index: give at least one rule set")
+        munis = (
+            municipalities.to_crs(WORK_CRS) if municipalities.crs != WORK_CRS else municipalities
+        )
+        if not munis["kommunekode"].is_unique:  # DAGI ships one row per polygon part
+            munis = munis.dissolve("kommunekode", as_index=False, aggfunc="first")
+        east = addresses["east"].to_numpy(np.float64, na_value=np.nan)
+        north = addresses["north"].to_numpy(np.float64, na_value=np.nan)
+        keep = np.flatnonzero(np.isfinite(east) & np.isfinite(north))
+        muni_codes = munis["kommunekode"].astype(str).to_numpy()
+        address_codes = addresses["kommunekode"].astype("string").fillna("").to_numpy(dtype=object)
+        codes = np.unique(np.concatenate([muni_codes, address_codes[keep]]).astype(str))
+        codes = codes[codes != ""]
+        names = pd.Series(munis["kommunenavn"].astype(str).to_numpy(), index=muni_codes)
+        from_addresses = addresses.drop_duplicates("kommunekode").set_index("kommunekode")
+        names = names.combine_first(from_addresses.get("kommunenavn", pd.Series(dtype=str)))
+
+        grid = _grid(munis.total_bounds, east[keep], north[keep])
+        geoms = munis.set_index(muni_codes).geometry.reindex(codes).to_numpy()
+        raster, candidates = _municipality_raster(grid, geoms)
+        shapely.prepare(geoms[~pd.isna(geoms)])
+
+        rows, cols = np.floor_divide(north[keep], CELL), np.floor_divide(east[keep], CELL)
+        flat, _ = grid.flat(rows.astype(np.int64), cols.astype(np.int64))
+        order = keep[np.argsort(flat, kind="stable")]  # by cell, then release order
+        flat = np.sort(flat, kind="stable")
+        counts = np.bincount(flat, minlength=grid.nrows * grid.ncols)
+        start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        occ_cells = np.flatnonzero(counts)
+        occupied = np.full(len(counts), -1, dtype=np.int32)
+        occupied[occ_cells] = np.arange(len(occ_cells), dtype=np.int32)
+        cell = occupied[flat]  # occupied-cell number of every sorted address
+
+        first = next(iter(assessments.values()))
+        down = first["best_down"].to_numpy(np.float64, na_value=np.nan)[order]
+        generated = (
+            addresses["generated"].fillna(False).to_numpy(dtype=bool)[order]
+            if "generated" in addresses.columns
+            else np.zeros(len(order), dtype=bool)
+        )
+        n_occ = len(occ_cells)
+        rules = {}
+        for rid, assessment in assessments.items():
+            klass = pd.Categorical(assessment["class"], categories=CLASSES).codes[order]
+            rules[rid] = RuleCells(
+                address_class=klass.astype(np.int8),
+                eligible=np.bincount(cell, weights=klass == _ELIGIBLE, minlength=n_occ).astype(
+                    np.int32
+                ),
+                eligible_if_zone=np.bincount(
+                    cell, weights=klass == _IF_ZONE, minlength=n_occ
+                ).astype(np.int32),
+            )
+        served = np.bincount(cell, weights=down >= 100, minlength=n_occ)
+        ids = pa.array(addresses["id"].astype("string").to_numpy(dtype=object)[order], pa.string())
+        return cls(
+            grid=grid,
+            municipality=raster,
+            candidates=candidates,
+            polygons=geoms,
+            codes=codes.astype(object),
+            # A code without a name shows the code: categories must be unique.
+            names=names.reindex(codes).fillna(pd.Series(codes, index=codes)).to_numpy(dtype=object),
+            start=start,
+            occupied=occupied,
+            east=east[order],
+            north=north[order],
+            row=order.astype(np.int64),
+            ids=ids,
+            address_kommune=_positions(codes, address_codes[order].astype(str)),
+            address_generated=generated,
+            median_down=_cell_medians(cell, down, n_occ),
+            share_100=(served / counts[occ_cells]).astype(np.float32),
+            cell_generated=np.bincount(cell, weights=generated, minlength=n_occ) > 0,
+            rules=rules,
+        )
+
+    @property
+    def default_rules(self) -> str:
+        """The newest indexed rule set id (assessments come oldest first)."""
+        return list(self.rules)[-1]
+
+    def rule_set_id(self, key: str | None) -> str:
+        """The indexed rule set a key names (an id, a year, or None for the newest)."""
+        if key is None or str(key).strip() == "":
+            return self.default_rules
+        rid = get_rule_set(key).id
+        if rid not in self.rules:
+            known = ", ".join(self.rules)
+            raise InvalidRequestError(f"rule set {key!r} is not indexed here; indexed: {known}")
+        return rid
+
+    def query(
+        self,
+        east: np.ndarray,
+        north: np.ndarray,
+        *,
+        rules: str | None = None,
+        max_distance: float = DEFAULT_DISTANCE,
+    ) -> pd.DataFrame:
+        """The answer for points in EPSG:25832: one row per point, :data:`POINT_COLUMNS`.
+
+        A point off the region gets no municipality and an empty cell (``cell_addresses`` 0);
+        ``nearest_*`` is null where no address lies within ``max_distance`` metres.
+        """
+        if not (0 <= max_distance <= MAX_DISTANCE):
+            raise InvalidRequestError(
+                f"max distance {max_distance!r} m: expected 0 to {MAX_DISTANCE:g} metres"
+            )
+        rid = self.rule_set_id(rules)
+        east = np.asarray(east, dtype=np.float64)
+        north = np.asarray(north, dtype=np.float64)
+        finite = np.isfinite(east) & np.isfinite(north)
+        e, n = np.where(finite, east, -1e9), np.where(finite, north, -1e9)
+        rows = np.floor_divide(n, CELL).astype(np.int64)
+        cols = np.floor_divide(e, CELL).astype(np.int64)
+        flat, inside = self.grid.flat(rows, cols)
+
+        muni = np.where(inside, self.municipality[flat], _OUTSIDE)
+        border = np.flatnonzero(muni <= _BORDER)
+        if len(border):
+            muni[border] = self._exact(e[border], n[border], _BORDER - muni[border])
+        nearest, distance = self._nearest(e, n, rows, cols, flat, inside, max_distance)
+        source = np.where(muni >= 0, 0, -1).astype(np.int8)
+        fallback = np.flatnonzero((muni < 0) & (nearest >= 0))
+        muni[fallback] = self.address_kommune[nearest[fallback]]
+        source[fallback[muni[fallback] >= 0]] = 1
+
+        occ = np.where(inside, self.occupied[flat], -1)
+        has_cell = occ >= 0
+        at = np.where(has_cell, occ, 0)
+        cells = self.rules[rid]
+        count = np.where(inside, self.start[flat + 1] - self.start[flat], 0).astype(np.int32)
+        has_near = nearest >= 0
+        near_at = np.where(has_near, nearest, 0)
+        klass = np.where(has_near, cells.address_class[near_at], -1)
+        names = cell_name_array(e, n, CELL)
+        return pd.DataFrame(
+            {
+                "east": np.where(finite, east, np.nan),
+                "north": np.where(finite, north, np.nan),
+                "kommunekode": pd.Categorical.from_codes(muni, categories=self.codes),
+                "kommunenavn": pd.Categorical.from_codes(muni, categories=self.names),
+                "kommune_source": pd.Categorical.from_codes(source, categories=KOMMUNE_SOURCES),
+                "ddkn_m100": pd.arrays.ArrowStringArray(
+                    pc.if_else(pa.array(finite), names, pa.scalar(None, pa.string()))
+                ),
+                "cell_addresses": count,
+                "cell_median_down": np.where(has_cell, self.median_down[at], np.nan),
+                "cell_share_100": np.where(has_cell, self.share_100[at], np.nan),
+                "cell_eligible": np.where(has_cell, cells.eligible[at], 0).astype(np.int32),
+                "cell_eligible_if_zone": np.where(has_cell, cells.eligible_if_zone[at], 0).astype(
+                    np.int32
+                ),
+                "nearest_id": self._ids(nearest),
+                "nearest_distance_m": np.where(has_near, distance, np.nan),
+                "nearest_class": pd.Categorical.from_codes(klass, categories=CLASSES),
+                "rule_set": pd.Categorical.from_codes(np.zeros(len(e), np.int8), [rid]),
+                "generated": (has_cell & self.cell_generated[at])
+                | (has_near & self.address_generated[near_at]),
+            },
+            copy=False,  # one block per column: consolidating a million rows costs a copy
+        )
+
+    def _ids(self, nearest: np.ndarray) -> pd.Categorical:
+        """Register ids of the nearest addresses as a categorical: only the addresses found are
+        turned into strings, however many points there are."""
+        found = np.flatnonzero(nearest >= 0)
+        chosen, codes = np.unique(nearest[found], return_inverse=True)
+        all_codes = np.full(len(nearest), -1, dtype=np.int32)
+        all_codes[found] = codes
+        categories = pd.Index(pd.arrays.ArrowStringArray(self.ids.take(pa.array(chosen))))
+        return pd.Categorical.from_codes(all_codes, categories=categories)
+
+    def _exact(self, east: np.ndarray, north: np.ndarray, border: np.ndarray) -> np.ndarray:
+        """Municipality of points in border cells: the first polygon (lowest code) each point
+        intersects, testing only the polygons its cell's candidate bits name."""
+        found = np.full(len(east), _OUTSIDE, dtype=np.int32)
+        words = self.candidates[border]
+        for k, polygon in enumerate(self.polygons):
+            if polygon is None:
+                continue
+            bit = (words[:, k // 64] >> np.uint64(k % 64)) & np.uint64(1)
+            ask = np.flatnonzero((bit == 1) & (found == _OUTSIDE))
+            if len(ask):
+                found[ask[shapely.intersects_xy(polygon, east[ask], north[ask])]] = k
+        return found
+
+    def _nearest(
+        self,
+        east: np.ndarray,
+        north: np.ndarray,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        flat: np.ndarray,
+        inside: np.ndarray,
+        limit: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted-address position of each point's nearest address within ``limit`` m (-1: none),
+        and the distance; equidistant addresses go to the first in release order."""
+        rings = math.ceil(limit / CELL)
+        # Only points with an address within ``rings`` cells are searched: most random points
+        # have none, and are dropped with one gather.
+        ask = np.flatnonzero(inside & self._near_mask(rings)[flat])
+        best_all = np.full(len(east), -1, dtype=np.int64)
+        dist_all = np.full(len(east), np.nan)
+        east, north, rows, cols = east[ask], north[ask], rows[ask], cols[ask]
+        best = np.full(len(ask), -1, dtype=np.int64)
+        best_d2 = np.full(len(ask), np.inf)
+        for dr in range(-rings, rings + 1):
+            for dc in range(-rings, rings + 1):
+                # The closest a point can be to a cell this far off; farther cells are skipped.
+                gap = math.hypot(max(abs(dr) - 1, 0), max(abs(dc) - 1, 0)) * CELL
+                if gap > limit:
+                    continue
+                flat, ok = self.grid.flat(rows + dr, cols + dc)
+                lo = self.start[flat]
+                count = np.where(ok, self.start[flat + 1] - lo, 0)
+                points = np.flatnonzero(count)
+                if len(points):
+                    self._closest_in(points, lo[points], count[points], east, north, best, best_d2)
+        reached = best_d2 <= limit * limit
+        best_all[ask[reached]] = best[reached]
+        dist_all[ask[reached]] = np.sqrt(best_d2[reached])
+        return best_all, dist_all
+
+    def _near_mask(self, rings: int) -> np.ndarray:
+        """Cells with an address within ``rings`` cells (flat, bool); kept per ring count."""
+        mask = self._near.get(rings)
+        if mask is None:
+            grid = self.grid
+            occupied = (self.start[1:] != self.start[:-1]).reshape(grid.nrows, grid.ncols)
+            mask = _grow(occupied, rings).ravel()
+            self._near[rings] = mask  # a race only computes the same mask twice
+        return mask
+
+    def _closest_in(
+        self,
+        points: np.ndarray,
+        lo: np.ndarray,
+        count: np.ndarray,
+        east: np.ndarray,
+        north: np.ndarray,
+        best: np.ndarray,
+        best_d2: np.ndarray,
+    ) -> None:
+        """Update ``best`` with the closest address of one neighbour cell of each point."""
+        ends = np.cumsum(count)
+        cuts = np.searchsorted(ends, np.arange(_PAIRS, ends[-1], _PAIRS), side="right")
+        for part in np.split(np.arange(len(points)), cuts):
+            if len(part) == 0:
+                continue
+            p, c = points[part], count[part]
+            total = int(c.sum())
+            seg = np.cumsum(c) - c
+            pos = np.repeat(lo[part] - seg, c) + np.arange(total)
+            pid = np.repeat(p, c)
+            d2 = (self.east[pos] - east[pid]) ** 2 + (self.north[pos] - north[pid]) ** 2
+            low = np.minimum.reduceat(d2, seg)
+            # The first pair reaching the minimum: addresses within a cell are in release order.
+            first = np.minimum.reduceat(
+                np.where(d2 == np.repeat(low, c), np.arange(total), total), seg
+            )
+            cand = pos[first]
+            current = best[p]
+            better = (low < best_d2[p]) | (
+                (low == best_d2[p]) & (self.row[cand] < self.row[np.maximum(current, 0)])
+            )
+            best_d2[p[better]] = low[better]
+            best[p[better]] = cand[better]
+
+
+def _grid(bounds: np.ndarray, east: np.ndarray, north: np.ndarray) -> Grid:
+    """Raster extent covering the municipalities and every address, plus the search radius."""
+    xmin, ymin, xmax, ymax = bounds
+    if len(east):
+        xmin, xmax = min(xmin, east.min()), max(xmax, east.max())
+        ymin, ymax = min(ymin, north.min()), max(ymax, north.max())
+    margin = math.ceil(MAX_DISTANCE / CELL) + 1
+    row0, col0 = int(ymin // CELL) - margin, int(xmin // CELL) - margin
+    return Grid(
+        row0, col0, int(ymax // CELL) + margin + 1 - row0, int(xmax // CELL) + margin + 1 - col0
+    )
+
+
+def _municipality_raster(grid: Grid, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The municipality raster (see :attr:`PointIndex.municipality`) and each border cell's
+    candidate polygons (see :attr:`PointIndex.candidates`)."""
+    shape = (grid.nrows, grid.ncols)
+    words = max(1, math.ceil(len(geoms) / 64))
+    present = [(g, k) for k, g in enumerate(geoms) if g is not None and not shapely.is_empty(g)]
+    if not present:
+        return np.full(grid.nrows * grid.ncols, _OUTSIDE, np.int32), np.zeros((0, words), np.uint64)
+    transform = _transform(grid.row0, grid.col0)
+    value = rasterio.features.rasterize(
+        [(g, k + 1) for g, k in present], out_shape=shape, transform=transform, dtype="int32"
+    )
+    claims = rasterio.features.rasterize(
+        [(g, 1) for g, _ in present],
+        out_shape=shape,
+        transform=transform,
+        dtype="uint8",
+        merge_alg=rasterio.features.MergeAlg.add,
+    )
+    lines = shapely.boundary(np.array([g for g, _ in present], dtype=object))
+    edge = rasterio.features.rasterize(
+        [(g, 1) for g in lines],
+        out_shape=shape,
+        transform=transform,
+        all_touched=True,
+        dtype="uint8",
+    ).astype(bool)
+    # Every vertex's cell too (a part smaller than a cell), then one cell of growth: a boundary
+    # grazing a cell corner is then never missed, whatever GDAL's line walk decides.
+    _mark_vertices(edge, shapely.get_coordinates(lines), grid.row0, grid.col0)
+    border = np.flatnonzero((_grow(edge, 1) | (claims > 1)).ravel())
+    raster = value.ravel() - 1
+    raster[border] = _BORDER - np.arange(len(border), dtype=np.int32)
+
+    # Candidates: the cells each polygon touches (all_touched, its vertices, grown by one cell).
+    number = np.full(raster.size, -1, dtype=np.int64)
+    number[border] = np.arange(len(border))
+    candidates = np.zeros((len(border), words), dtype=np.uint64)
+    for g, k in present:
+        xmin, ymin, xmax, ymax = shapely.bounds(g)
+        r0 = max(int(ymin // CELL) - grid.row0 - 1, 0)
+        c0 = max(int(xmin // CELL) - grid.col0 - 1, 0)
+        r1 = min(int(ymax // CELL) - grid.row0 + 2, grid.nrows)
+        c1 = min(int(xmax // CELL) - grid.col0 + 2, grid.ncols)
+        touched = rasterio.features.rasterize(
+            [(g, 1)],
+            out_shape=(r1 - r0, c1 - c0),
+            transform=_transform(grid.row0 + r0, grid.col0 + c0),
+            all_touched=True,
+            dtype="uint8",
+        ).astype(bool)
+        _mark_vertices(touched, shapely.get_coordinates(g), grid.row0 + r0, grid.col0 + c0)
+        rr, cc = np.nonzero(_grow(touched, 1))
+        b = number[(rr + r0) * grid.ncols + cc + c0]
+        candidates[b[b >= 0], k // 64] |= np.uint64(1 << (k % 64))
+    return raster, candidates
+
+
+def _transform(row0: int, col0: int) -> Affine:
+    """Raster row 0 is the southern-most DDKN row: a positive y scale keeps that order."""
+    return Affine(CELL, 0, col0 * CELL, 0, CELL, row0 * CELL)
+
+
+def _mark_vertices(mask: np.ndarray, xy: np.ndarray, row0: int, col0: int) -> None:
+    r = np.floor_divide(xy[:, 1], CELL).astype(np.int64) - row0
+    c = np.floor_divide(xy[:, 0], CELL).astype(np.int64) - col0
+    ok = (r >= 0) & (r < mask.shape[0]) & (c >= 0) & (c < mask.shape[1])
+    mask[r[ok], c[ok]] = True
+
+
+def _grow(mask: np.ndarray, cells: int) -> np.ndarray:
+    """A 2-D mask grown by ``cells`` cells in every direction (the square neighbourhood)."""
+    out = mask.copy()
+    for _ in range(cells):
+        rows = out.copy()
+        rows[1:] |= out[:-1]
+        rows[:-1] |= out[1:]
+        out = rows.copy()
+        out[:, 1:] |= rows[:, :-1]
+        out[:, :-1] |= rows[:, 1:]
+    return out
+
+
+def _positions(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value in a sorted array, -1 where it is absent."""
+    pos = np.minimum(np.searchsorted(sorted_values, values), max(len(sorted_values) - 1, 0))
+    found = sorted_values[pos] == values if len(sorted_values) else np.zeros(len(values), bool)
+    return np.where(found, pos, -1).astype(np.int32)
+
+
+def _cell_medians(cell: np.ndarray, down: np.ndarray, n_cells: int) -> np.ndarray:
+    """Median of the known values per cell (mean of the middle two, as pandas), NaN for none."""
+    known = np.isfinite(down)
+    c, v = cell[known], down[known]
+    order = np.lexsort((v, c))
+    c, v = c[order], v[order]
+    size = np.bincount(c, minlength=n_cells)
+    first = np.concatenate([[0], np.cumsum(size)[:-1]])
+    out = np.full(n_cells, np.nan, dtype=np.float32)
+    has = size > 0
+    lo = first[has] + (size[has] - 1) // 2
+    hi = first[has] + size[has] // 2
+    out[has] = (v[lo] + v[hi]) / 2
+    return out
+
+
+def _transformer(crs: str) -> Transformer:
+    """One transformer per thread and CRS: a PROJ context must not be shared by threads."""
+    cache = getattr(_local, "transformers", None)
+    if cache is None:
+        cache = _local.transformers = {}
+    if crs not in cache:
+        cache[crs] = Transformer.from_crs(crs, WORK_CRS, always_xy=True)
+    return cache[crs]
+
+
+def work_coordinates(
+    x: ArrayLike,
+    y: ArrayLike,
+    crs: str = WEB_CRS,
+    *,
+    labels: np.ndarray | None = None,
+    label: str = "point {}",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points in ``crs`` (EPSG:4326 lon/lat or EPSG:25832) as EPSG:25832 east / north arrays.
+
+    Every point must be a number inside Denmark's envelope in that CRS; otherwise
+    :class:`InvalidRequestError` names how many are not, and the first few with their values,
+    each as ``label`` filled with its entry of ``labels`` (line numbers, say; default the 0-based
+    position): ``"points.csv line {}"``, ``"points[{}]"``.
+    """
+    crs = _crs_name(crs)
+    xs = np.asarray(x, dtype=np.float64)
+    ys = np.asarray(y, dtype=np.float64)
+    xmin, ymin, xmax, ymax = DENMARK_BOUNDS_LONLAT if crs == WEB_CRS else DENMARK_BOUNDS_25832
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~((xs >= xmin) & (xs <= xmax) & (ys >= ymin) & (ys <= ymax)))
+    if len(bad):
+        names, unit = (("lon", "lat"), "degrees, WGS84") if crs == WEB_CRS else (("x", "y"), "m")
+        at = labels if labels is not None else np.arange(len(xs))
+        shown = "; ".join(
+            f"{label.format(at[i])}: {names[0]}={xs[i]:g}, {names[1]}={ys[i]:g}" for i in bad[:3]
+        )
+        hint = " (are lon and lat swapped?)" if crs == WEB_CRS else ""
+        raise InvalidRequestError(
+            f"{len(bad)} of {len(xs)} points are not positions in Denmark in {crs}, e.g. {shown}; "
+            f"expected {names[0]} {xmin:g} to {xmax:g} and {names[1]} {ymin:g} to {ymax:g} "
+            f"({unit}){hint}"
+        )
+    if crs == WORK_CRS:
+        return xs, ys
+    east, north = _transformer(crs).transform(xs, ys)
+    return np.asarray(east), np.asarray(north)
+
+
+def _crs_name(crs: str) -> str:
+    text = str(crs).strip().upper().replace("URN:OGC:DEF:CRS:OGC:1.3:", "")
+    if text in ("EPSG:4326", "4326", "CRS84", "WGS84", "OGC:CRS84"):
+        return WEB_CRS
+    if text in ("EPSG:25832", "25832", "ETRS89 / UTM ZONE 32N"):
+        return WORK_CRS
+    raise InvalidRequestError(
+        f"CRS {crs!r} is not supported: give points in EPSG:4326 (lon/lat) or EPSG:25832 (metres)"
+    )
+
+
+__all__ = [
+    "CELL",
+    "DEFAULT_DISTANCE",
+    "KOMMUNE_SOURCES",
+    "MAX_DISTANCE",
+    "POINT_COLUMNS",
+    "POINT_CRSS",
+    "Grid",
+    "PointIndex",
+    "RuleCells",
+    "work_coordinates",
+]
