@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +31,20 @@ class SourceFile:
     attribution: str = ""
     licence: str = ""
     generated: bool = False
+
+    def toml(self) -> str:
+        """The entry as a manifest's TOML array-of-tables block (what :func:`load_manifest` reads)."""
+        lines = [f"[[{self.kind}]]", f"path = {toml_string(str(self.path))}"]
+        if self.profile:
+            lines.append(f"profile = {toml_string(self.profile)}")
+        if self.year is not None:
+            lines.append(f"year = {int(self.year)}")
+        if self.attribution:
+            lines.append(f"attribution = {toml_string(self.attribution)}")
+        if self.licence:
+            lines.append(f"licence = {toml_string(self.licence)}")
+        lines.append(f"generated = {'true' if self.generated else 'false'}")
+        return "\n".join(lines) + "\n"
 
     def describe(self) -> dict[str, Any]:
         """Manifest entry for the release: path, size and sha256 of the bytes read."""
@@ -88,6 +103,11 @@ class SourceManifest:
     def with_boundaries(self, municipalities: Path) -> SourceManifest:
         """A copy with another municipality layer."""
         return replace(self, boundaries=replace(self.boundaries, municipalities=municipalities))
+
+
+def toml_string(value: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's, and æ, ø, å stay readable."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def sha256_file(path: Path) -> str:

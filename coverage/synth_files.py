@@ -7,7 +7,6 @@ an existing ``sources.toml`` with :func:`append_manifest_entries`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,34 +16,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from coverage.errors import SourceError
-from coverage.sources import Boundaries
+from coverage.sources import Boundaries, SourceFile, toml_string
 
 
 @dataclass(frozen=True)
-class ManifestEntry:
-    """One ``[[kind]]`` entry of a source manifest (see ``data/sources.toml``)."""
+class ManifestEntry(SourceFile):
+    """A ``[[kind]]`` entry the generator writes into a manifest: generated unless said otherwise."""
 
-    kind: str
-    path: Path
-    profile: str | None = None
-    year: int | None = None
-    attribution: str = ""
-    licence: str = ""
     generated: bool = True
-
-    def toml(self) -> str:
-        """The entry as a TOML array-of-tables block."""
-        lines = [f"[[{self.kind}]]", f"path = {_toml_string(str(self.path))}"]
-        if self.profile:
-            lines.append(f"profile = {_toml_string(self.profile)}")
-        if self.year is not None:
-            lines.append(f"year = {int(self.year)}")
-        if self.attribution:
-            lines.append(f"attribution = {_toml_string(self.attribution)}")
-        if self.licence:
-            lines.append(f"licence = {_toml_string(self.licence)}")
-        lines.append(f"generated = {'true' if self.generated else 'false'}")
-        return "\n".join(lines) + "\n"
 
 
 def write_csv(table: pa.Table, path: Path) -> None:
@@ -76,16 +55,16 @@ def write_manifest(
     lines += [
         "",
         "[boundaries]",
-        f"municipalities = {_toml_string(str(boundaries.municipalities))}",
+        f"municipalities = {toml_string(str(boundaries.municipalities))}",
     ]
     if boundaries.regions is not None:
-        lines.append(f"regions = {_toml_string(str(boundaries.regions))}")
+        lines.append(f"regions = {toml_string(str(boundaries.regions))}")
     if boundaries.postcodes is not None:
-        lines.append(f"postcodes = {_toml_string(str(boundaries.postcodes))}")
+        lines.append(f"postcodes = {toml_string(str(boundaries.postcodes))}")
     if boundaries.attribution:
-        lines.append(f"attribution = {_toml_string(boundaries.attribution)}")
+        lines.append(f"attribution = {toml_string(boundaries.attribution)}")
     if boundaries.licence:
-        lines.append(f"licence = {_toml_string(boundaries.licence)}")
+        lines.append(f"licence = {toml_string(boundaries.licence)}")
     text = "\n".join(lines) + "\n" + "".join("\n" + e.toml() for e in entries)
     atomic_write(path, text)
     return path
@@ -97,11 +76,6 @@ def append_manifest_entries(path: Path, entries: Sequence[ManifestEntry]) -> Non
         raise SourceError(path, "source manifest not found; run netkort synth first")
     text = path.read_text(encoding="utf-8")
     atomic_write(path, text + "".join("\n" + e.toml() for e in entries))
-
-
-def _toml_string(value: str) -> str:
-    # A JSON string is a valid TOML basic string (same escapes), and keeps æ, ø, å readable.
-    return json.dumps(value, ensure_ascii=False)
 
 
 def atomic_write(path: Path, text: str) -> None:
