@@ -121,6 +121,24 @@ class ReleaseStore:
                 continue
         return out
 
+    def ids(self) -> list[str]:
+        """Ids of the published releases, oldest first, without reading their tables."""
+        if not self.releases_dir.exists():
+            return []
+        return sorted(
+            c.name
+            for c in self.releases_dir.iterdir()
+            if not c.name.startswith(".") and (c / MANIFEST).exists()
+        )
+
+    def previous_id(self, release_id: str) -> str | None:
+        """The id of the release published before the given one, if any (nothing is opened)."""
+        ids = self.ids()
+        if release_id not in ids:
+            return None
+        i = ids.index(release_id)
+        return ids[i - 1] if i > 0 else None
+
     def current_id(self) -> str | None:
         """The id ``current`` points at, or None before the first build."""
         if not self.current_link.is_symlink():

@@ -26,6 +26,7 @@ from starlette.routing import Match
 
 from coverage import __version__
 from coverage.errors import InvalidRequestError, NotFoundError
+from coverage.release import ReleaseStore
 from maps import style
 from service.settings import ServiceSettings
 from service.state import ServiceState
@@ -156,6 +157,8 @@ def page_config(request: Request, page: str, **extra: Any) -> dict[str, Any]:
             "generated": bool(state.release.generated),
             "mapping_years": years,
             "attribution": list(manifest.get("attribution", [])),
+            # The planner's changes panel compares with this one; None: nothing to compare with.
+            "previous": ReleaseStore(settings.home).previous_id(state.release.id),
         }
     return {
         "page": page,
