@@ -14,6 +14,7 @@ any point leaves ``current`` and every published release untouched.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import shutil
@@ -121,7 +122,7 @@ class ReleaseStore:
                 continue
         return out
 
-    def ids(self) -> list[str]:
+    def ids(self) -> builtins.list[str]:  # ``list`` is a method of this class
         """Ids of the published releases, oldest first, without reading their tables."""
         if not self.releases_dir.exists():
             return []
