@@ -569,7 +569,9 @@ def test_api_changes_default_filters_and_errors(pair, client):
     unknown = client.get("/api/changes", params={"municipality": "9999"})
     assert unknown.status_code == 404 and unknown.json()["suggestions"]
     assert client.get("/api/changes", params={"from": "nope"}).status_code == 404
-    assert client.get("/api/changes", params={"kind": "fast"}).status_code == 422  # not an enum value
+    assert (
+        client.get("/api/changes", params={"kind": "fast"}).status_code == 422
+    )  # not an enum value
     assert client.get("/api/changes", params={"rules": "1999"}).status_code == 404
     assert client.get("/api/changes", params={"limit": -1}).status_code == 422
 

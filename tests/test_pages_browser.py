@@ -573,7 +573,10 @@ def test_mobile_raster_layers_switch_on_with_their_legend(browser, raster_base):
             pytest.fail("the service has no /tiles routes (service/routes/tiles.py)")
         rasters = [la for la in listing.json()["layers"] if la["kind"] == "raster"]
         # The model writes outdoor and indoor RSRP per operator x technology (4G and 5G on Samsø).
-        assert {la["id"] for la in rasters} >= {"rsrp_unknown_4g_outdoor", "rsrp_unknown_5g_outdoor"}
+        assert {la["id"] for la in rasters} >= {
+            "rsrp_unknown_4g_outdoor",
+            "rsrp_unknown_5g_outdoor",
+        }
         layer = next(la for la in rasters if la["id"] == "rsrp_unknown_4g_outdoor")
         legend = api.get(f"/tiles/{layer['id']}/legend").json()["entries"]
     title = layer["title"]
