@@ -19,9 +19,11 @@ from bench import (
     bench_autocomplete,
     bench_build,
     bench_diff,
+    bench_http,
     bench_mobile,
     bench_pipeline,
     bench_points,
+    bench_tiles,
     render,
 )
 
@@ -38,6 +40,9 @@ BENCHMARKS: dict[str, Callable[[list[str]], object]] = {
     "pipeline-region": bench_pipeline.main,
     "mobile-model": lambda extra: bench_mobile.main(["model", *extra]),
     "mobile-aggregate": lambda extra: bench_mobile.main(["aggregate", *extra]),
+    "http-lookup": bench_http.main,
+    "raster-tiles": lambda extra: bench_tiles.main(["raster", *extra]),
+    "vector-tiles": lambda extra: bench_tiles.main(["vector", *extra]),
 }
 README = Path(__file__).resolve().parent / "README.md"
 DETAILS_START, DETAILS_END = "<!-- bench:details:start -->", "<!-- bench:details:end -->"
