@@ -64,6 +64,10 @@ class LookupContext:
 
     def __post_init__(self) -> None:
         self.zone_trees = {k: shapely.STRtree(z.geometry.array) for k, z in self.zones.items()}
+        # Converted once per release: doing it per lookup cost ~0.6 ms of a 3 ms answer.
+        self.zone_id_arrays = {
+            k: z["zone_id"].astype(str).to_numpy(dtype=object) for k, z in self.zones.items()
+        }
         munis = self.municipalities
         self.municipality_tree = shapely.STRtree(munis.geometry.array if munis is not None else [])
 
@@ -98,7 +102,7 @@ class LookupContext:
         out = {}
         for rid, tree in self.zone_trees.items():
             hits = np.sort(tree.query(point, predicate="intersects"))
-            out[rid] = [str(z) for z in self.zones[rid]["zone_id"].to_numpy()[hits]]
+            out[rid] = list(self.zone_id_arrays[rid][hits])
         return out
 
 
