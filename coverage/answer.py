@@ -7,13 +7,10 @@ address index it searches lives in :mod:`coverage.lookup`.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import geopandas as gpd
@@ -21,28 +18,18 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from coverage.assess import assess_many, assess_row
 from coverage.errors import InvalidRequestError
 from coverage.lookup import NEAREST_DISTANCE, AddressIndex, PointInfo
 from coverage.mobile_answer import MobileContext
 from coverage.release import Release
+from coverage.rules import load_rule_sets
 from coverage.types import FIXED_TECHNOLOGIES
+from coverage.zones import eligible_mask, underserved_zones
 
 log = logging.getLogger(__name__)
 
 ELIGIBLE_CLASSES = ("eligible", "eligible_blue", "eligible_if_zone")
-_NO_POOL = (
-    "The pool assessment is not available in this version of netkort: the pool section is empty."
-)
-
-
-def optional_module(name: str) -> ModuleType | None:
-    """A module another part of the project provides, or None while it is absent from the checkout.
-
-    Only absence is tolerated: a module that exists but fails to import raises as usual.
-    """
-    if importlib.util.find_spec(name) is None:
-        return None
-    return importlib.import_module(name)
 
 
 @dataclass
@@ -50,8 +37,7 @@ class LookupContext:
     """What an answer draws on beside the index: the release, assessments, rule sets and zones.
 
     ``assessments`` holds one frame per rule set id, aligned row for row with the release's address
-    table; ``zones`` one zones layer per rule set id (EPSG:25832). They stay empty while the
-    assessment and zone modules are absent, and ``notes`` says so in every answer.
+    table; ``zones`` one zones layer per rule set id (EPSG:25832).
     """
 
     release: Release
@@ -59,7 +45,6 @@ class LookupContext:
     rule_sets: dict[str, Any] = field(default_factory=dict)
     zones: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     municipalities: gpd.GeoDataFrame | None = None
-    notes: list[str] = field(default_factory=list)
     mobile: MobileContext | None = None
 
     def __post_init__(self) -> None:
@@ -75,24 +60,16 @@ class LookupContext:
     def from_release(
         cls, release: Release, addresses: pd.DataFrame, availability: pd.DataFrame
     ) -> LookupContext:
-        """Assess the release's addresses under every rule set and derive each set's zones, when
-        the assessment and zone modules exist (the tables are passed in: they are read once)."""
+        """Assess the release's addresses under every rule set and derive each set's zones (the
+        tables are passed in: they are read once)."""
         munis = release.read("municipalities")
-        rules_mod = optional_module("coverage.rules")
-        assess_mod = optional_module("coverage.assess")
-        if rules_mod is None or assess_mod is None:
-            return cls(release, municipalities=munis, notes=[_NO_POOL])
-        rule_sets = {r.id: r for r in rules_mod.load_rule_sets()}
-        assessed = assess_mod.assess_many(addresses, availability, rule_sets.values())
+        rule_sets = {r.id: r for r in load_rule_sets()}
+        assessed = assess_many(addresses, availability, rule_sets.values())
         assessments = {k: _aligned(a, addresses) for k, a in assessed.items()}
-        zones: dict[str, gpd.GeoDataFrame] = {}
-        zones_mod = optional_module("coverage.zones")
-        if zones_mod is not None:
-            for rid, a in assessments.items():
-                mask = zones_mod.eligible_mask(a)
-                zones[rid] = zones_mod.underserved_zones(
-                    addresses, mask, munis, assessment=a, label=rid
-                )
+        zones = {
+            rid: underserved_zones(addresses, eligible_mask(a), munis, assessment=a, label=rid)
+            for rid, a in assessments.items()
+        }
         mobile = MobileContext.from_release(release, addresses["id"])
         return cls(release, assessments, rule_sets, zones, munis, mobile=mobile)
 
@@ -241,7 +218,7 @@ def lookup_answer(
     mapping_input = (
         inputs.get(Path(str(avail["source_file"])).name, {}) if avail is not None else {}
     )
-    notes = list(context.notes)
+    notes: list[str] = []
     if generated:
         notes.append(
             "GENERATED record (netkort synth), not real data / genererede data, ikke virkelige."
@@ -296,13 +273,10 @@ def _assessed(context: LookupContext, addr_row: int, avail: pd.Series | None) ->
     :func:`coverage.assess.assess_row` for a mapping row that matched none."""
     if addr_row >= 0:
         return {rid: frame.iloc[addr_row] for rid, frame in context.assessments.items()}
-    assess_mod = optional_module("coverage.assess")
-    if avail is None or assess_mod is None or not context.assessments:
+    if avail is None or not context.assessments:
         return {}
     row = avail.to_dict()
-    return {
-        rid: assess_mod.assess_row(row, None, context.rule_sets[rid]) for rid in context.assessments
-    }
+    return {rid: assess_row(row, None, context.rule_sets[rid]) for rid in context.assessments}
 
 
 def _pool(
@@ -354,5 +328,4 @@ __all__ = [
     "LookupContext",
     "lookup",
     "lookup_answer",
-    "optional_module",
 ]

@@ -21,12 +21,14 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from coverage.answer import ELIGIBLE_CLASSES, LookupContext, optional_module
+from coverage.answer import ELIGIBLE_CLASSES, LookupContext
 from coverage.errors import NoReleaseError, NotFoundError, RuleSetError
 from coverage.lookup import AddressIndex
 from coverage.memory import release_memory
 from coverage.ogc import FeatureSource
 from coverage.release import Release, ReleaseStore
+from coverage.rules import get_rule_set
+from coverage.stats import municipality_stats
 from service.errors import UnavailableError
 from service.settings import ServiceSettings
 
@@ -130,8 +132,7 @@ class ServiceState:
             )
         if key is None or key.strip() == "":
             return str(self.default_rules)
-        rules_mod = optional_module("coverage.rules")
-        rid = rules_mod.get_rule_set(key).id if rules_mod is not None else key
+        rid = get_rule_set(key).id
         if rid not in self.context.assessments:
             known = ", ".join(self.context.assessments)
             raise RuleSetError(f"rule set {key!r} is not assessed in this release; known: {known}")
@@ -173,12 +174,11 @@ def _eligible(addresses: pd.DataFrame, assessment: pd.DataFrame) -> gpd.GeoDataF
 
 
 def _statistics(index: AddressIndex, context: LookupContext) -> pd.DataFrame | None:
-    """Per-municipality statistics from ``coverage.stats`` when it exists."""
-    stats_mod = optional_module("coverage.stats")
-    if stats_mod is None or not context.assessments or context.municipalities is None:
+    """Per-municipality statistics (:func:`coverage.stats.municipality_stats`)."""
+    if not context.assessments or context.municipalities is None:
         return None
     region = context.release.manifest.get("region") or {}
-    return stats_mod.municipality_stats(
+    return municipality_stats(
         index.addresses,
         context.assessments,
         index.availability,

@@ -15,8 +15,8 @@ from rapidfuzz import fuzz, process
 from starlette.background import BackgroundTask
 
 from coverage.addresstext import fold
-from coverage.answer import optional_module
 from coverage.errors import InvalidRequestError, NotFoundError
+from coverage.export import FORMATS, ExportMetadata, build_layers, export
 from service.dependencies import ExportParams, MunicipalityCode, State, get_watcher
 from service.errors import ERROR_RESPONSES, UnavailableError
 from service.state import ReleaseWatcher, ServiceState, describe_stats
@@ -165,7 +165,7 @@ def stats(
 ) -> dict[str, Any]:
     """Coverage and pool statistics per municipality, plus the region total."""
     if state.stats is None:
-        raise UnavailableError("statistics are not available in this version of netkort")
+        raise UnavailableError("no statistics: the release has no assessed addresses")
     frame = state.stats
     if municipality:
         known = set(frame["kommunekode"].dropna().astype(str))
@@ -206,25 +206,22 @@ def rules(state: State) -> dict[str, Any]:
 def export_file(state: State, params: Annotated[ExportParams, Depends()]) -> FileResponse:
     """Download layers (eligible addresses, zones, ...) in a GIS or spreadsheet format. Written to
     a temporary folder, streamed, then removed; several files come as one zip."""
-    export_mod = optional_module("coverage.export")
-    if export_mod is None or not hasattr(export_mod, "build_layers"):
-        raise UnavailableError("export is not available in this version of netkort")
     rid = state.rule_set_id(params.rules)
     munis = params.municipality or None
     if munis is not None and len(munis) > 99:
         raise InvalidRequestError("at most 99 municipality codes per export")
     rule_set = state.context.rule_sets[rid]
-    layers = export_mod.build_layers(state.release, params.what, rule_set, municipalities=munis)
+    layers = build_layers(state.release, params.what, rule_set, municipalities=munis)
     folder = Path(tempfile.mkdtemp(prefix="netkort-export-"))
     try:
         stem = f"netkort-{params.what}-{rid}"
-        target = folder / f"{stem}{export_mod.FORMATS[params.format]}"
-        meta = export_mod.ExportMetadata.for_release(
+        target = folder / f"{stem}{FORMATS[params.format]}"
+        meta = ExportMetadata.for_release(
             state.release,
             rule_set=rule_set,
             filters={"what": params.what, "municipalities": munis},
         )
-        files = export_mod.export(layers, params.format, target, meta)
+        files = export(layers, params.format, target, meta)
         if len(files) == 1:
             path, media = files[0], _MEDIA_TYPES[params.format]
         else:
