@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
+from coverage.errors import InvalidRequestError
 from maps.assets import BaseMap, PageAssets
 from maps.figures import write_figures
 from maps.layers import RasterOverlay
@@ -38,7 +40,22 @@ class SiteResult:
     figures: list[Path] = field(default_factory=list)
 
 
-def write_site(
+def write_site(out_dir: str | Path, info: PageInfo, **frames: Any) -> SiteResult:
+    """Write the region page, one page per municipality and the figures (see :func:`_write_site`).
+
+    A folder that cannot be written (missing parent, permissions, a full disk) is the user's
+    problem to fix: it becomes one clear error naming the folder, not a traceback.
+    """
+    try:
+        return _write_site(out_dir, info, **frames)
+    except OSError as exc:
+        where = exc.filename or out_dir
+        raise InvalidRequestError(
+            f"{where}: cannot write the map pages: {exc.strerror or exc}"
+        ) from None
+
+
+def _write_site(
     out_dir: str | Path,
     info: PageInfo,
     *,

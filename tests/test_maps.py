@@ -631,3 +631,19 @@ def test_geometry_precision_keeps_addresses_apart():
     )
     coords = [f["geometry"]["coordinates"] for f in geojson(frame)["features"]]
     assert coords[0] != coords[1]
+
+
+def test_map_into_an_unwritable_folder_is_one_line_and_exit_2(bundle_settings, bundle_release):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    netkort = Path(sys.executable).with_name("netkort")
+    done = subprocess.run(
+        [str(netkort), "map", "-o", "/proc/netkort-cannot-write-here", "--quiet",
+         "--home", str(bundle_settings.home)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "cannot write the map pages" in done.stderr
