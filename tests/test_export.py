@@ -18,7 +18,7 @@ import shapely
 from pyproj import Transformer
 from typer.testing import CliRunner
 
-from coverage import export as export_module
+from coverage import export_formats as export_module
 from coverage.cli import app, main
 from coverage.errors import InvalidRequestError, NotFoundError
 from coverage.export import (
