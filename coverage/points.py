@@ -44,22 +44,29 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import rasterio.features
 import shapely
-from affine import Affine
 from numpy.typing import ArrayLike
 from pyproj import Transformer
 
 from coverage.assess import CLASSES, assess_many
 from coverage.errors import InvalidRequestError
 from coverage.grid import cell_name_array
+from coverage.pointgrid import (
+    BORDER,
+    CELL,
+    OUTSIDE,
+    Grid,
+    cell_medians,
+    grid_for,
+    grow,
+    municipality_raster,
+    positions,
+)
 from coverage.release import Release
 from coverage.rules import get_rule_set, resolve_rule_sets
 from coverage.stats import read_release_tables
 from coverage.types import DENMARK_BOUNDS_25832, DENMARK_BOUNDS_LONLAT, WEB_CRS, WORK_CRS
 
-#: Cell size of the index and of the answered cell: DDKN 100 m.
-CELL = 100
 #: Default and largest radius of the nearest-address search, metres.
 DEFAULT_DISTANCE = 50.0
 MAX_DISTANCE = 500.0
@@ -76,27 +83,10 @@ POINT_COLUMNS = [
     "generated",
 ]  # fmt: skip
 
-_OUTSIDE, _BORDER = -1, -2
 #: Candidate (point, address) pairs held at once by the nearest search: bounds memory in towns.
 _PAIRS = 4_000_000
 _ELIGIBLE, _IF_ZONE = CLASSES.index("eligible"), CLASSES.index("eligible_if_zone")
 _local = threading.local()
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The raster's extent in DDKN 100 m rows (north div 100) and columns (east div 100)."""
-
-    row0: int
-    col0: int
-    nrows: int
-    ncols: int
-
-    def flat(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Flat raster index of each (row, col) and whether it lies on the raster (index 0 if not)."""
-        r, c = rows - self.row0, cols - self.col0
-        inside = (r >= 0) & (r < self.nrows) & (c >= 0) & (c < self.ncols)
-        return np.where(inside, r * self.ncols + c, 0), inside
 
 
 @dataclass
@@ -177,9 +167,9 @@ class PointIndex:
         from_addresses = addresses.drop_duplicates("kommunekode").set_index("kommunekode")
         names = names.combine_first(from_addresses.get("kommunenavn", pd.Series(dtype=str)))
 
-        grid = _grid(munis.total_bounds, east[keep], north[keep])
+        grid = grid_for(munis.total_bounds, east[keep], north[keep], MAX_DISTANCE)
         geoms = munis.set_index(muni_codes).geometry.reindex(codes).to_numpy()
-        raster, candidates = _municipality_raster(grid, geoms)
+        raster, candidates = municipality_raster(grid, geoms)
         shapely.prepare(geoms[~pd.isna(geoms)])
 
         rows, cols = np.floor_divide(north[keep], CELL), np.floor_divide(east[keep], CELL)
@@ -229,9 +219,9 @@ class PointIndex:
             north=north[order],
             row=order.astype(np.int64),
             ids=ids,
-            address_kommune=_positions(codes, address_codes[order].astype(str)),
+            address_kommune=positions(codes, address_codes[order].astype(str)),
             address_generated=generated,
-            median_down=_cell_medians(cell, down, n_occ),
+            median_down=cell_medians(cell, down, n_occ),
             share_100=(served / counts[occ_cells]).astype(np.float32),
             cell_generated=np.bincount(cell, weights=generated, minlength=n_occ) > 0,
             rules=rules,
@@ -278,10 +268,10 @@ class PointIndex:
         cols = np.floor_divide(e, CELL).astype(np.int64)
         flat, inside = self.grid.flat(rows, cols)
 
-        muni = np.where(inside, self.municipality[flat], _OUTSIDE)
-        border = np.flatnonzero(muni <= _BORDER)
+        muni = np.where(inside, self.municipality[flat], OUTSIDE)
+        border = np.flatnonzero(muni <= BORDER)
         if len(border):
-            muni[border] = self._exact(e[border], n[border], _BORDER - muni[border])
+            muni[border] = self._exact(e[border], n[border], BORDER - muni[border])
         nearest, distance = self._nearest(e, n, rows, cols, flat, inside, max_distance)
         source = np.where(muni >= 0, 0, -1).astype(np.int8)
         fallback = np.flatnonzero((muni < 0) & (nearest >= 0))
@@ -337,13 +327,13 @@ class PointIndex:
     def _exact(self, east: np.ndarray, north: np.ndarray, border: np.ndarray) -> np.ndarray:
         """Municipality of points in border cells: the first polygon (lowest code) each point
         intersects, testing only the polygons its cell's candidate bits name."""
-        found = np.full(len(east), _OUTSIDE, dtype=np.int32)
+        found = np.full(len(east), OUTSIDE, dtype=np.int32)
         words = self.candidates[border]
         for k, polygon in enumerate(self.polygons):
             if polygon is None:
                 continue
             bit = (words[:, k // 64] >> np.uint64(k % 64)) & np.uint64(1)
-            ask = np.flatnonzero((bit == 1) & (found == _OUTSIDE))
+            ask = np.flatnonzero((bit == 1) & (found == OUTSIDE))
             if len(ask):
                 found[ask[shapely.intersects_xy(polygon, east[ask], north[ask])]] = k
         return found
@@ -392,7 +382,7 @@ class PointIndex:
         if mask is None:
             grid = self.grid
             occupied = (self.start[1:] != self.start[:-1]).reshape(grid.nrows, grid.ncols)
-            mask = _grow(occupied, rings).ravel()
+            mask = grow(occupied, rings).ravel()
             self._near[rings] = mask  # a race only computes the same mask twice
         return mask
 
@@ -430,125 +420,6 @@ class PointIndex:
             )
             best_d2[p[better]] = low[better]
             best[p[better]] = cand[better]
-
-
-def _grid(bounds: np.ndarray, east: np.ndarray, north: np.ndarray) -> Grid:
-    """Raster extent covering the municipalities and every address, plus the search radius."""
-    xmin, ymin, xmax, ymax = bounds
-    if len(east):
-        xmin, xmax = min(xmin, east.min()), max(xmax, east.max())
-        ymin, ymax = min(ymin, north.min()), max(ymax, north.max())
-    margin = math.ceil(MAX_DISTANCE / CELL) + 1
-    row0, col0 = int(ymin // CELL) - margin, int(xmin // CELL) - margin
-    return Grid(
-        row0, col0, int(ymax // CELL) + margin + 1 - row0, int(xmax // CELL) + margin + 1 - col0
-    )
-
-
-def _municipality_raster(grid: Grid, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The municipality raster (see :attr:`PointIndex.municipality`) and each border cell's
-    candidate polygons (see :attr:`PointIndex.candidates`)."""
-    shape = (grid.nrows, grid.ncols)
-    words = max(1, math.ceil(len(geoms) / 64))
-    present = [(g, k) for k, g in enumerate(geoms) if g is not None and not shapely.is_empty(g)]
-    if not present:
-        return np.full(grid.nrows * grid.ncols, _OUTSIDE, np.int32), np.zeros((0, words), np.uint64)
-    transform = _transform(grid.row0, grid.col0)
-    value = rasterio.features.rasterize(
-        [(g, k + 1) for g, k in present], out_shape=shape, transform=transform, dtype="int32"
-    )
-    claims = rasterio.features.rasterize(
-        [(g, 1) for g, _ in present],
-        out_shape=shape,
-        transform=transform,
-        dtype="uint8",
-        merge_alg=rasterio.features.MergeAlg.add,
-    )
-    lines = shapely.boundary(np.array([g for g, _ in present], dtype=object))
-    edge = rasterio.features.rasterize(
-        [(g, 1) for g in lines],
-        out_shape=shape,
-        transform=transform,
-        all_touched=True,
-        dtype="uint8",
-    ).astype(bool)
-    # Every vertex's cell too (a part smaller than a cell), then one cell of growth: a boundary
-    # grazing a cell corner is then never missed, whatever GDAL's line walk decides.
-    _mark_vertices(edge, shapely.get_coordinates(lines), grid.row0, grid.col0)
-    border = np.flatnonzero((_grow(edge, 1) | (claims > 1)).ravel())
-    raster = value.ravel() - 1
-    raster[border] = _BORDER - np.arange(len(border), dtype=np.int32)
-
-    # Candidates: the cells each polygon touches (all_touched, its vertices, grown by one cell).
-    number = np.full(raster.size, -1, dtype=np.int64)
-    number[border] = np.arange(len(border))
-    candidates = np.zeros((len(border), words), dtype=np.uint64)
-    for g, k in present:
-        xmin, ymin, xmax, ymax = shapely.bounds(g)
-        r0 = max(int(ymin // CELL) - grid.row0 - 1, 0)
-        c0 = max(int(xmin // CELL) - grid.col0 - 1, 0)
-        r1 = min(int(ymax // CELL) - grid.row0 + 2, grid.nrows)
-        c1 = min(int(xmax // CELL) - grid.col0 + 2, grid.ncols)
-        touched = rasterio.features.rasterize(
-            [(g, 1)],
-            out_shape=(r1 - r0, c1 - c0),
-            transform=_transform(grid.row0 + r0, grid.col0 + c0),
-            all_touched=True,
-            dtype="uint8",
-        ).astype(bool)
-        _mark_vertices(touched, shapely.get_coordinates(g), grid.row0 + r0, grid.col0 + c0)
-        rr, cc = np.nonzero(_grow(touched, 1))
-        b = number[(rr + r0) * grid.ncols + cc + c0]
-        candidates[b[b >= 0], k // 64] |= np.uint64(1 << (k % 64))
-    return raster, candidates
-
-
-def _transform(row0: int, col0: int) -> Affine:
-    """Raster row 0 is the southern-most DDKN row: a positive y scale keeps that order."""
-    return Affine(CELL, 0, col0 * CELL, 0, CELL, row0 * CELL)
-
-
-def _mark_vertices(mask: np.ndarray, xy: np.ndarray, row0: int, col0: int) -> None:
-    r = np.floor_divide(xy[:, 1], CELL).astype(np.int64) - row0
-    c = np.floor_divide(xy[:, 0], CELL).astype(np.int64) - col0
-    ok = (r >= 0) & (r < mask.shape[0]) & (c >= 0) & (c < mask.shape[1])
-    mask[r[ok], c[ok]] = True
-
-
-def _grow(mask: np.ndarray, cells: int) -> np.ndarray:
-    """A 2-D mask grown by ``cells`` cells in every direction (the square neighbourhood)."""
-    out = mask.copy()
-    for _ in range(cells):
-        rows = out.copy()
-        rows[1:] |= out[:-1]
-        rows[:-1] |= out[1:]
-        out = rows.copy()
-        out[:, 1:] |= rows[:, :-1]
-        out[:, :-1] |= rows[:, 1:]
-    return out
-
-
-def _positions(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Position of each value in a sorted array, -1 where it is absent."""
-    pos = np.minimum(np.searchsorted(sorted_values, values), max(len(sorted_values) - 1, 0))
-    found = sorted_values[pos] == values if len(sorted_values) else np.zeros(len(values), bool)
-    return np.where(found, pos, -1).astype(np.int32)
-
-
-def _cell_medians(cell: np.ndarray, down: np.ndarray, n_cells: int) -> np.ndarray:
-    """Median of the known values per cell (mean of the middle two, as pandas), NaN for none."""
-    known = np.isfinite(down)
-    c, v = cell[known], down[known]
-    order = np.lexsort((v, c))
-    c, v = c[order], v[order]
-    size = np.bincount(c, minlength=n_cells)
-    first = np.concatenate([[0], np.cumsum(size)[:-1]])
-    out = np.full(n_cells, np.nan, dtype=np.float32)
-    has = size > 0
-    lo = first[has] + (size[has] - 1) // 2
-    hi = first[has] + size[has] // 2
-    out[has] = (v[lo] + v[hi]) / 2
-    return out
 
 
 def _transformer(crs: str) -> Transformer:
