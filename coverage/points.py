@@ -51,7 +51,7 @@ from pyproj import Transformer
 from coverage.assess import CLASSES, assess_many
 from coverage.errors import InvalidRequestError
 from coverage.grid import cell_name_array
-from coverage.pointgrid import (
+from coverage.pointraster import (
     BORDER,
     CELL,
     OUTSIDE,
