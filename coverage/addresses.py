@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import shapely
 from pyproj import Transformer
 
 from coverage import arrowtext
@@ -19,6 +18,15 @@ from coverage.addresstext import house_number_key, postcode_key
 from coverage.csvio import read_text_csv
 from coverage.errors import SourceError
 from coverage.grid import cell_name_array
+from coverage.parquetio import (
+    ROW_GROUP_ROWS,
+    RowGroups,
+    point_bbox,
+    point_wkb,
+    row_groups,
+    schema_of,
+    with_extent,
+)
 from coverage.quarantine import Quarantine
 from coverage.types import WEB_CRS, WORK_CRS
 from coverage.validate import (
@@ -80,9 +88,14 @@ ADDRESS_COLUMNS = [
 
 @dataclass
 class AddressRead:
-    """Accepted addresses of one file, and how many of its lines were read."""
+    """Accepted addresses of one file, and how many of its lines were read.
 
-    addresses: gpd.GeoDataFrame
+    ``addresses`` is the lean working frame: the release's columns without the DDKN cells and the
+    geometry (both derived from east / north, see :func:`release_frame`), low-cardinality text as
+    categoricals.
+    """
+
+    addresses: pd.DataFrame
     rows_read: int
 
 
@@ -96,7 +109,7 @@ def read_addresses(
     *,
     generated: bool = False,
 ) -> AddressRead:
-    """Read one register CSV, quarantine bad rows, return the rest as points in EPSG:25832.
+    """Read one register CSV, quarantine bad rows, return the rest with EPSG:25832 coordinates.
 
     ``municipalities`` maps the region's kommunekode to kommunenavn: an address whose code is not
     among them is refused (the address's own code is the truth, not a point-in-polygon test at the
@@ -177,35 +190,91 @@ def read_addresses(
     everything = len(keep) == len(frame)
 
     def kept(series: pd.Series) -> pd.Series:
-        # The common case keeps every row: no copy then.
+        # The common case keeps every row: no copy then (copy-on-write makes astype lazy).
         if everything:
-            return series.reset_index(drop=True).astype("string[pyarrow]", copy=False)
+            return series.reset_index(drop=True).astype("string[pyarrow]")
         return series.iloc[keep].reset_index(drop=True).astype("string[pyarrow]")
 
-    east_kept, north_kept = east[keep], north[keep]
+    def kept_category(series: pd.Series) -> pd.Series:
+        # A few hundred distinct values over millions of rows: codes, not one string per row.
+        return kept(series).astype("category")
+
+    kode_kept = kept_category(kode)
     out = pd.DataFrame(
         {
             "id": kept(ids),
             "vejnavn": kept(frame["vejnavn"]),
             "husnr": kept(husnr),
-            "supplerendebynavn": kept(_optional(frame, "supplerendebynavn")),
+            "supplerendebynavn": kept_category(_optional(frame, "supplerendebynavn")),
             "postnr": kept(postnr),
-            "postnrnavn": kept(_optional(frame, "postnrnavn")),
-            "kommunekode": kept(kode),
-            "kommunenavn": kept(kode).map(municipalities).astype("string[pyarrow]"),
-            "zone": kept(zone),
-            "east": east_kept,
-            "north": north_kept,
+            "postnrnavn": kept_category(_optional(frame, "postnrnavn")),
+            "kommunekode": kode_kept,
+            "kommunenavn": kode_kept.map(municipalities).astype("category"),
+            "zone": kept_category(zone),
+            "east": east[keep],
+            "north": north[keep],
+            "generated": _generated_flags(frame, generated)[keep],
+            "source_file": pd.Categorical.from_codes(
+                np.zeros(len(keep), dtype="int8"), categories=[str(path)]
+            ),
+            "source_line": lines[keep],
         }
     )
-    for column, size in (("ddkn_m100", 100), ("ddkn_km1", 1000), ("ddkn_km10", 10000)):
-        out[column] = pd.arrays.ArrowStringArray(cell_name_array(east_kept, north_kept, size))
-    out["generated"] = _generated_flags(frame, generated)[keep]
-    out["source_file"] = pd.Series([str(path)] * len(out), dtype="category")
-    out["source_line"] = lines[keep]
-    geometry = shapely.points(east_kept, north_kept)
-    gdf = gpd.GeoDataFrame(out[ADDRESS_COLUMNS], geometry=geometry, crs=WORK_CRS)
-    return AddressRead(gdf, len(frame) + len(table.bad_lines))
+    return AddressRead(out, len(frame) + len(table.bad_lines))
+
+
+def release_frame(addresses: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Addresses as a release stores them: text columns, DDKN cell names and point geometry.
+
+    The build keeps a lean frame (see :func:`read_addresses`); this is the full table, for a few
+    rows (the schema sample) or for a step that needs point geometry (the mobile fusion).
+    """
+    out = pd.DataFrame(index=addresses.index)
+    east = addresses["east"].to_numpy(dtype="float64")
+    north = addresses["north"].to_numpy(dtype="float64")
+    cells = _cell_columns(east, north)
+    for column in ADDRESS_COLUMNS:
+        if column in cells:
+            out[column] = pd.arrays.ArrowStringArray(cells[column].cast(pa.large_string()))
+        elif column in _TEXT_CATEGORIES:
+            out[column] = addresses[column].astype("string[pyarrow]")
+        else:
+            out[column] = addresses[column]
+    return gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(east, north), crs=WORK_CRS)
+
+
+def address_row_groups(addresses: pd.DataFrame, rows: int = ROW_GROUP_ROWS) -> RowGroups:
+    """The release's ``addresses`` GeoParquet table, one row group at a time.
+
+    Reads back with ``geopandas.read_parquet`` exactly as :func:`release_frame` written with
+    ``to_parquet`` would: same columns, dtypes and ``geo`` metadata; no shapely object is made.
+    """
+    schema = schema_of(release_frame(addresses.iloc[:1]))
+    schema = with_extent(schema, addresses["east"].to_numpy(), addresses["north"].to_numpy())
+    bbox_type = schema.field("bbox").type
+
+    def derive(part: pd.DataFrame) -> dict[str, pa.Array]:
+        east = part["east"].to_numpy(dtype="float64")
+        north = part["north"].to_numpy(dtype="float64")
+        return {
+            **_cell_columns(east, north),
+            "geometry": point_wkb(east, north),
+            "bbox": point_bbox(east, north, bbox_type),
+        }
+
+    return row_groups(addresses, schema, derive, rows)
+
+
+#: Columns held as categoricals while building and written as text.
+_TEXT_CATEGORIES = ("supplerendebynavn", "postnrnavn", "kommunekode", "kommunenavn", "zone")
+
+
+def _cell_columns(east: np.ndarray, north: np.ndarray) -> dict[str, pa.Array]:
+    """DDKN cell names (100 m, 1 km, 10 km) of every point; derived, so never held while building."""
+    return {
+        column: cell_name_array(east, north, size)
+        for column, size in (("ddkn_m100", 100), ("ddkn_km1", 1000), ("ddkn_km10", 10000))
+    }
 
 
 def _optional(frame: pd.DataFrame, column: str) -> pd.Series:

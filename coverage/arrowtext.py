@@ -77,3 +77,36 @@ def on_distinct(values: pd.Series, transform: Callable[[pa.Array], pa.Array]) ->
     encoded = pc.dictionary_encode(arr).combine_chunks()
     folded = transform(encoded.dictionary)
     return pa.chunked_array([pc.take(folded, encoded.indices)])
+
+
+def dictionary(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Integer code per row and the distinct values the codes index; nulls read as ''.
+
+    Categoricals give their codes as they are; text is hashed inside Arrow. Either way no Python
+    object is made per row.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = pa.array(values.cat.categories.astype("string[pyarrow]"), type=pa.string())
+        codes = values.cat.codes.to_numpy().astype("int32")
+        codes[codes < 0] = len(categories)
+        return codes, pa.concat_arrays([categories, pa.array([""], type=pa.string())])
+    arr = pa.chunked_array([pa.array(values.astype("string[pyarrow]"))])
+    encoded = pc.dictionary_encode(pc.fill_null(arr, "")).combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary
+
+
+def shared_codes(
+    left: pd.Series, right: pd.Series, transform: Callable[[pd.Series], pd.Series]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``transform(value)`` for two columns in one code space; -1 where it gives <NA>.
+
+    Equal transformed values get equal codes on both sides, so a join on several text keys becomes
+    a join on integers. The transform (a folding, a canonical house number) runs once per distinct
+    value of each side.
+    """
+    left_codes, left_values = dictionary(left)
+    right_codes, right_values = dictionary(right)
+    both = from_arrow(pa.concat_arrays([left_values, right_values.cast(left_values.type)]))
+    encoded = pc.dictionary_encode(to_arrow_nullable(transform(both))).combine_chunks()
+    code = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), "int64")
+    return code[: len(left_values)][left_codes], code[len(left_values) :][right_codes]

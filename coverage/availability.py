@@ -20,9 +20,10 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
 from coverage import arrowtext
-from coverage.addresstext import address_key, house_number_key, postcode_key, street_key
+from coverage.addresstext import house_number_key, postcode_key, street_key
 from coverage.csvio import read_text_csv
 from coverage.errors import ManifestError
+from coverage.parquetio import RowGroups, row_groups, schema_of
 from coverage.quarantine import Quarantine
 from coverage.settings import PACKAGE_DATA
 from coverage.types import FIXED_TECHNOLOGIES, MAX_SPEED_MBIT
@@ -201,7 +202,10 @@ def read_mapping(
     out["kommunenavn"] = col("kommunenavn").astype("string")
     out["year"] = pd.array([year or profile.year] * len(frame), dtype="Int16")
     out["generated"] = _generated_flags(frame, generated)
-    out["source_file"] = str(path)
+    # One file name for millions of rows: a categorical holds it once (written as text).
+    out["source_file"] = pd.Categorical.from_codes(
+        np.zeros(len(frame), dtype="int8"), categories=[str(path)]
+    )
     out["source_line"] = lines
     return MappingRead(out.loc[~bad].reset_index(drop=True), len(frame) + len(table.bad_lines))
 
@@ -231,36 +235,36 @@ def join_to_addresses(
     Two rows for the same address are a conflict: the first is kept, the later one quarantined with a
     pointer to the first, so no address silently gets two answers.
     """
-    rows = rows.copy()
-    addr_ids = pa.array(addresses["id"].astype("string[pyarrow]"), type=pa.string())
-    addr_key = arrowtext.to_arrow_nullable(
-        address_key(addresses["vejnavn"], addresses["husnr"], addresses["postnr"])
-    )
-    # Lookups by hash inside Arrow: index_in gives the first address with an equal id / key.
+    rows = rows.copy(deep=False)  # copy-on-write: the caller's frame is never changed
+    n = len(addresses)
+    addr_ids = pa.chunked_array([pa.array(addresses["id"].astype("string[pyarrow]"))])
+    # Positions of the first address with an equal id / key (-1: none), found by hashing inside
+    # Arrow. Keys are integers (shared codes of the folded street, house number and postcode), so
+    # no string key is built per row on either side.
     row_ids = arrowtext.to_arrow_nullable(rows["address_id"])
-    id_pos = pc.index_in(row_ids, value_set=addr_ids)
-    id_hit = pc.is_valid(id_pos)
-    row_key = arrowtext.to_arrow_nullable(
-        address_key(rows["vejnavn"], rows["husnr"], rows["postnr"])
-    )
-    key_pos = pc.index_in(row_key, value_set=addr_key)
-    key_hit = pc.and_(pc.invert(id_hit), pc.is_valid(key_pos))
-    # Ids stay Arrow strings throughout: no Python object per row.
-    matched = pc.if_else(id_hit, row_ids, pc.take(addr_ids, key_pos))
+    id_pos = np.full(len(rows), -1, dtype="int64")
+    if row_ids.null_count < len(row_ids):
+        found = pc.index_in(row_ids, value_set=addr_ids.cast(pa.string()))
+        id_pos = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), "int64")
+    addr_key, row_key = _key_codes(addresses, rows)
+    key_pos = _first_positions(row_key, addr_key)
+    id_np = id_pos >= 0
+    key_np = ~id_np & (key_pos >= 0)
+    position = np.where(id_np, id_pos, key_pos)
+    matched = pc.take(addr_ids, pa.array(position, mask=position < 0))
     rows["address_id"] = arrowtext.from_arrow(matched, rows.index)
-    id_np = id_hit.to_numpy(zero_copy_only=False)
-    key_np = key_hit.to_numpy(zero_copy_only=False)
     rows["match"] = pd.Categorical.from_codes(
         np.select([id_np, key_np], [0, 1], 2), categories=["id", "key", "none"]
     )
 
-    # The same address twice: keep the first row, quarantine the rest. Unmatched rows are
-    # compared on their text key (a "k:" prefix keeps them apart from register ids).
-    unmatched_key = pc.binary_join_element_wise("k:", pc.fill_null(row_key, ""), "")
-    ident = pc.if_else(pc.is_valid(matched), matched, unmatched_key)
+    # The same address twice: keep the first row, quarantine the rest. A matched row is the
+    # address at its position (ids are unique in the register); unmatched rows are compared on
+    # their text key (all rows without a key count as one), numbered after the addresses.
+    ident = np.where(position >= 0, position, n + 1 + row_key)
     dup, first = duplicated_first_line(ident, rows["source_line"].to_numpy())
+    del ident, position, id_pos, key_pos, addr_key, row_key, matched
     if dup.any():
-        for file_name, part in rows.loc[dup].groupby("source_file", sort=False):
+        for file_name, part in rows.loc[dup].groupby("source_file", sort=False, observed=True):
             idx = part.index.to_numpy()
             pos = np.searchsorted(np.flatnonzero(dup), idx)
             quarantine.add(
@@ -288,6 +292,59 @@ def join_to_addresses(
     return JoinResult(rows[AVAILABILITY_COLUMNS], unmatched, counts)
 
 
+def availability_row_groups(availability: pd.DataFrame) -> RowGroups:
+    """The release's ``availability`` table, written one row group at a time.
+
+    ``source_file`` is a categorical while building (one file name, millions of rows) and text in
+    the release, as readers have always seen it; it is decoded per row group.
+    """
+    sample = availability.iloc[:1].copy()
+    sample["source_file"] = sample["source_file"].astype("str")
+    return row_groups(availability, schema_of(sample))
+
+
+def _key_codes(addresses: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The (street, house number, postcode) key of every address and row as one integer.
+
+    -1 where :func:`coverage.addresstext.address_key` would give <NA> (an invalid number or
+    postcode). Equal integers on the two sides mean equal text keys: each part is a code in a
+    space shared by both sides, and the parts are combined without overlap.
+    """
+    addr_key = np.zeros(len(addresses), dtype="int64")
+    row_key = np.zeros(len(rows), dtype="int64")
+    addr_bad = np.zeros(len(addresses), dtype=bool)
+    row_bad = np.zeros(len(rows), dtype=bool)
+    span = 1  # number of distinct combined keys possible so far
+    for column, canonical in (
+        ("vejnavn", street_key),
+        ("husnr", house_number_key),
+        ("postnr", postcode_key),
+    ):
+        a, r = arrowtext.shared_codes(addresses[column], rows[column], canonical)
+        size = int(max(a.max(initial=-1), r.max(initial=-1))) + 1
+        span *= max(size, 1)
+        # Streets x 999 numbers and letters x 10,000 postcodes: far below 2**62 for any register.
+        if span >= 2**62:
+            raise OverflowError("address keys do not fit in 64 bits")
+        addr_key = addr_key * size + a
+        row_key = row_key * size + r
+        addr_bad |= a < 0
+        row_bad |= r < 0
+    addr_key[addr_bad] = -1
+    row_key[row_bad] = -1
+    return addr_key, row_key
+
+
+def _first_positions(keys: np.ndarray, value_set: np.ndarray) -> np.ndarray:
+    """For every key, the position of its first occurrence in ``value_set`` (-1: absent or -1)."""
+    found = pc.index_in(
+        pa.array(keys, mask=keys < 0),
+        value_set=pa.array(value_set, mask=value_set < 0),
+        skip_nulls=True,
+    )
+    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), "int64")
+
+
 def _unmatched_report(rows: pd.DataFrame, addresses: pd.DataFrame) -> pd.DataFrame:
     """Unmatched rows with the register's closest street in the same postcode, as a hint."""
     report = rows[["source_file", "source_line", "vejnavn", "husnr", "postnr"]].copy()
@@ -295,11 +352,18 @@ def _unmatched_report(rows: pd.DataFrame, addresses: pd.DataFrame) -> pd.DataFra
     report["similarity"] = np.nan
     if report.empty:
         return report.reset_index(drop=True)
-    streets = (
-        pd.DataFrame({"postnr": addresses["postnr"], "vejnavn": addresses["vejnavn"]})
-        .drop_duplicates()
-        .assign(key=lambda d: street_key(d["vejnavn"]))
-    )
+    # Distinct (postcode, street) pairs of the register in first-seen order, found on integer
+    # codes: a drop_duplicates over millions of text pairs would hash every string.
+    postnr_code, _ = arrowtext.dictionary(addresses["postnr"])
+    street_code, streets_seen = arrowtext.dictionary(addresses["vejnavn"])
+    pair = postnr_code.astype("int64") * (len(streets_seen) + 1) + street_code
+    first = np.sort(np.unique(pair, return_index=True)[1])
+    streets = pd.DataFrame(
+        {
+            "postnr": addresses["postnr"].iloc[first].reset_index(drop=True),
+            "vejnavn": addresses["vejnavn"].iloc[first].reset_index(drop=True),
+        }
+    ).assign(key=lambda d: street_key(d["vejnavn"]))
     # Not dict(groupby): a GroupBy has a ``keys`` attribute, which dict() would try to call.
     groups = {p: g for p, g in streets.groupby("postnr", sort=False)}  # noqa: C416
     pairs = report[["postnr", "vejnavn"]].drop_duplicates().reset_index(drop=True)

@@ -24,13 +24,19 @@ import pandas as pd
 
 from coverage import __version__
 from coverage.addresses import SOURCE as ADDRESS_SOURCE
-from coverage.addresses import read_addresses
+from coverage.addresses import address_row_groups, read_addresses
 from coverage.availability import SOURCE as MAPPING_SOURCE
-from coverage.availability import join_to_addresses, load_profile, read_mapping
+from coverage.availability import (
+    availability_row_groups,
+    join_to_addresses,
+    load_profile,
+    read_mapping,
+)
 from coverage.boundaries import RegionBoundaries, load_region
 from coverage.errors import BuildError, SourceError
 from coverage.memory import release_memory
 from coverage.mobile_stage import MobileStage, build_mobile
+from coverage.parquetio import concat_frames
 from coverage.quarantine import Quarantine
 from coverage.release import Release, ReleaseStore
 from coverage.settings import Settings
@@ -138,8 +144,8 @@ def build_release(
             ),
         )
         w.write_table("postcodes", region.postcodes)
-        w.write_table("addresses", addresses)
-        w.write_table("availability", availability)
+        w.write_table("addresses", address_row_groups(addresses))
+        w.write_table("availability", availability_row_groups(availability))
         if mobile is not None:
             mobile.write(w)
         w.write_csv("quarantine", quarantine.frame())
@@ -174,7 +180,7 @@ def build_release(
 def _mobile(
     manifest: SourceManifest,
     region: RegionBoundaries,
-    addresses: gpd.GeoDataFrame,
+    addresses: pd.DataFrame,
     availability: pd.DataFrame,
     quarantine: Quarantine,
     settings: Settings,
@@ -184,7 +190,12 @@ def _mobile(
         measurements=manifest.of("measurements"),
         osm=manifest.of("osm"),
         region=region,
-        addresses=addresses,
+        # Points only for this stage: the build itself carries coordinates, not shapely objects.
+        addresses=gpd.GeoDataFrame(
+            addresses,
+            geometry=gpd.points_from_xy(addresses["east"], addresses["north"]),
+            crs=WORK_CRS,
+        ),
         availability=availability,
         quarantine=quarantine,
         scratch=settings.home,
@@ -201,7 +212,7 @@ def _existing(files: list[SourceFile]) -> list[SourceFile]:
 
 def _addresses(
     files: list[SourceFile], region: RegionBoundaries, quarantine: Quarantine
-) -> tuple[gpd.GeoDataFrame, dict[str, int]]:
+) -> tuple[pd.DataFrame, dict[str, int]]:
     if not files:
         raise BuildError("the manifest lists no address register ([[addresses]])")
     names = dict(
@@ -212,8 +223,9 @@ def _addresses(
         result = read_addresses(f.path, names, quarantine, generated=f.generated)
         parts.append(result.addresses)
         read += result.rows_read
-    addresses = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=WORK_CRS)
-    if len(parts) > 1:  # the same id in two files: keep the first file's row
+    addresses = concat_frames(parts)
+    del parts
+    if len(files) > 1:  # the same id in two files: keep the first file's row
         dup, _first = duplicated_first_line(addresses["id"], addresses["source_line"].to_numpy())
         if dup.any():
             rows = addresses.loc[dup]
@@ -227,6 +239,7 @@ def _addresses(
                     "duplicate id, already read from an earlier file",
                 )
             addresses = addresses.loc[~dup].reset_index(drop=True)
+    # kommunekode is a categorical with sorted categories: it sorts like the text it stands for.
     addresses = addresses.sort_values(["kommunekode", "postnr", "vejnavn", "husnr"], kind="stable")
     addresses = addresses.reset_index(drop=True)
     counts = {
@@ -239,7 +252,7 @@ def _addresses(
 
 
 def _mapping(
-    files: list[SourceFile], addresses: gpd.GeoDataFrame, quarantine: Quarantine
+    files: list[SourceFile], addresses: pd.DataFrame, quarantine: Quarantine
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     if not files:
         raise BuildError("the manifest lists no broadband mapping ([[mapping]])")
@@ -249,8 +262,10 @@ def _mapping(
         result = read_mapping(f.path, profile, quarantine, generated=f.generated, year=f.year)
         parts.append(result.rows)
         read += result.rows_read
-    rows = pd.concat(parts, ignore_index=True)
+    rows = concat_frames(parts)
+    del parts
     joined = join_to_addresses(rows, addresses, quarantine)
+    del rows
     counts = {
         "files": len(files),
         "read": read,

@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from coverage.errors import NoReleaseError, ReleaseError
+from coverage.parquetio import RowGroups
 from coverage.sources import sha256_file
 
 MANIFEST = "manifest.json"
@@ -244,9 +245,22 @@ class ReleaseWriter:
         self.manifest: dict[str, Any] = {"release_id": release_id}
         (path / ".pid").write_text(str(os.getpid()))
 
-    def write_table(self, name: str, frame: pd.DataFrame) -> None:
-        """Write one table: GeoParquet for GeoDataFrames, Parquet otherwise."""
+    def write_table(self, name: str, frame: pd.DataFrame | RowGroups) -> None:
+        """Write one table: GeoParquet for GeoDataFrames, Parquet otherwise.
+
+        A :class:`~coverage.parquetio.RowGroups` (a big table whose in-memory form is leaner than
+        the stored one) is written one row group at a time, so only one is ever expanded; its
+        schema's ``geo`` metadata makes it a GeoParquet table.
+        """
         target = self.path / f"{name}.parquet"
+        if isinstance(frame, RowGroups):
+            rows = 0
+            with pq.ParquetWriter(target, frame.schema, compression="zstd") as out:
+                for piece in frame.pieces:
+                    out.write_table(piece, row_group_size=len(piece) or None)
+                    rows += len(piece)
+            self._record(name, target, rows=rows, geo=frame.geo)
+            return
         geo = isinstance(frame, gpd.GeoDataFrame)
         if geo:
             frame.to_parquet(target, compression="zstd", write_covering_bbox=True, index=False)

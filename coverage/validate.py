@@ -37,21 +37,20 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def duplicated_first_line(
-    keys: pd.Series | pa.ChunkedArray, lines: np.ndarray
+    keys: pd.Series | pa.ChunkedArray | np.ndarray, lines: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mask of repeated keys (all but the first) and, for those, the line of the first one.
 
-    Keys are hashed to integer codes inside Arrow; the first occurrence of each code comes from
-    ``np.unique``, so millions of keys cost a sort of integers, not Python hashing of strings.
+    Text keys are hashed to integer codes inside Arrow; integer keys (a numpy array) are used as
+    they are. The first occurrence of each comes from ``np.unique``, so millions of keys cost a sort
+    of integers, not Python hashing of strings.
     """
-    code = arrowtext.codes(keys)
+    code = keys if isinstance(keys, np.ndarray) else arrowtext.codes(keys)
     if len(code) == 0:
         return np.zeros(0, dtype=bool), np.zeros(0, dtype="int64")
-    _, first_pos = np.unique(code, return_index=True)
-    first_of = np.empty(code.max() + 1, dtype="int64")
-    uniq = code[first_pos]
-    first_of[uniq] = first_pos
-    firsts = first_of[code]
+    # return_index gives the first position of each distinct key (numpy sorts stably for it).
+    _, first_pos, inverse = np.unique(code, return_index=True, return_inverse=True)
+    firsts = first_pos[inverse.ravel()]
     dup = firsts != np.arange(len(code))
     return dup, np.asarray(lines)[firsts[dup]]
 
