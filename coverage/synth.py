@@ -15,10 +15,9 @@ same seed and options, same bytes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,9 +33,11 @@ from coverage.synth_files import (
     ManifestEntry,
     append_manifest_entries,
     atomic_write,
+    generation_date,
     write_csv,
     write_manifest,
 )
+from coverage.synth_mobile import MobileOptions, readme_lines, synthesize_mobile
 from coverage.synth_places import (
     BYZONE,
     LANDZONE,
@@ -107,6 +108,8 @@ class SynthOptions:
     """Share of mapping rows on new streets that match no address."""
     region: str = "1082"
     """Region code for ``scale="region"``."""
+    mobile: MobileOptions = field(default_factory=MobileOptions)
+    """Mobile sites and measurements (default: the bundle's mast density, 20 M nationally)."""
 
     def __post_init__(self) -> None:
         if self.scale not in DEFAULT_ADDRESSES:
@@ -206,11 +209,25 @@ def synthesize(
         "towns": len(places.towns.piece),
         **mapping_counts,
     }
-    today = _generation_date()
+    today = generation_date()
     with steps.step(f"Writing {ADDRESSES_FILE} and {MAPPING_FILE}"):
         write_csv(table, files["addresses"])
         write_csv(mapping, files["mapping"])
+    del table, mapping
     stamp = f"seed {options.seed}, {options.scale} scale, {today}"
+    mobile = synthesize_mobile(
+        out,
+        bundle,
+        "all" if national else options.region,
+        (register.east, register.north),
+        options.mobile,
+        seed=options.seed,
+        stamp=stamp,
+        end=datetime.fromisoformat(today).replace(tzinfo=UTC),
+        reporter=steps,
+    )
+    files.update(mobile.files)
+    counts.update(mobile.counts)
     entries = [
         ManifestEntry(
             "addresses",
@@ -227,6 +244,7 @@ def synthesize(
                 "Kilde: Digitaliseringsstyrelsen, Bredbåndskortlægning 2026 (Samsø)"
             ),
         ),
+        *mobile.entries,
         *extra_entries,
     ]
     build_command = f"netkort build --sources {files['manifest'].resolve()}" + (
@@ -244,12 +262,13 @@ def synthesize(
         entries,
         header=(
             f"Source manifest written by netkort synth ({stamp}).\n"
-            "The address and mapping files are GENERATED, not real; the boundaries are real DAGI.\n"
+            "The address, mapping and mobile files are GENERATED, not real; the boundaries are "
+            "real DAGI.\n"
             f"Build: {build_command}"
         ),
     )
     result = SynthResult(out, files, counts, options, today, build_command, zones)
-    atomic_write(files["readme"], _readme(result, profiles))
+    atomic_write(files["readme"], _readme(result, profiles, "\n".join(readme_lines(mobile))))
     return result
 
 
@@ -430,20 +449,14 @@ def _new_street_rows(
     return text, speeds
 
 
-def _generation_date() -> str:
-    """Today's date (UTC), or ``SOURCE_DATE_EPOCH``'s, for byte-reproducible runs across days."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), UTC).date().isoformat()
-    return date.today().isoformat()
-
-
-def _readme(result: SynthResult, profiles: SpeedProfiles) -> str:
+def _readme(result: SynthResult, profiles: SpeedProfiles, mobile: str) -> str:
     o, c = result.options, result.counts
     scale = "all of Denmark" if o.scale == "national" else f"region {o.region}"
     command = (
         f"netkort synth -o DIR --scale {o.scale} --addresses {o.n_addresses} --seed {o.seed} "
         f"--underserved {o.underserved}"
+        + (f" --sites {o.mobile.sites}" if o.mobile.sites is not None else "")
+        + (f" --measurements {o.mobile.measurements}" if o.mobile.measurements is not None else "")
     )
     zones = ", ".join(f"{v:,} {k}" for k, v in result.zones.items())
     share = c["underserved_rows"] / max(c["matched_rows"], 1)
@@ -459,12 +472,12 @@ at realistic size. No address, street, house number, register id or offered spee
   {MAPPING_FILE:<22} {c["mapping_rows"]:,} broadband mapping rows: {c["matched_rows"]:,} for addresses,
   {"":<22} {c["unmatched_rows"]:,} on new streets that match no address; {c["underserved_rows"]:,}
   {"":<22} underserved (best fixed download below 100 Mbit/s, {share:.2%} of the matched rows)
-  {MANIFEST_FILE:<22} source manifest: real DAGI boundaries + these files, generated = true
+{mobile + chr(10) if mobile else ""}  {MANIFEST_FILE:<22} source manifest: real DAGI boundaries + these files, generated = true
   {README_FILE:<22} this file
 
-How to recognise them: every row has generated=true, every street and town name starts with
-"Synt.", and sources.toml marks both files generated = true, so every release, map and export
-built from them says it contains generated records.
+How to recognise them: every row has generated=true, every street and town name, site id and
+device starts with "Synt."/"synt-", and sources.toml marks every file generated = true, so every
+release, map and export built from them says it contains generated records.
 
 What is real: the municipality, region and postcode polygons the addresses are placed in
 (Indeholder data fra Styrelsen for Dataforsyning og Infrastruktur, DAGI 1:500.000, februar 2014),

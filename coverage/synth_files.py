@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -78,6 +79,14 @@ def append_manifest_entries(path: Path, entries: Sequence[ManifestEntry]) -> Non
     atomic_write(path, text + "".join("\n" + e.toml() for e in entries))
 
 
+def generation_date() -> str:
+    """Today's date (UTC), or ``SOURCE_DATE_EPOCH``'s, for byte-reproducible runs across days."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), UTC).date().isoformat()
+    return date.today().isoformat()
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write text through a temporary file and a rename: readers see the old file or the new."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -89,6 +98,7 @@ __all__ = [
     "ManifestEntry",
     "append_manifest_entries",
     "atomic_write",
+    "generation_date",
     "write_csv",
     "write_manifest",
 ]

@@ -26,6 +26,7 @@ from coverage.synth import (
     synthesize,
     write_manifest,
 )
+from coverage.synth_mobile import MobileOptions
 
 SEED = 7
 N = 5000
@@ -34,6 +35,8 @@ SPEEDS = [
     "fiber_ned", "fiber_op", "coax_ned", "coax_op", "xdsl_ned", "mobil_ned", "mobil_op", "fwa_ned",
 ]  # fmt: skip
 FIXED_DOWN = ["fiber_down", "coax_down", "xdsl_down", "fwa_down"]
+#: Mobile output has its own tests (test_synth_mobile.py); these are about addresses and mapping.
+NO_MOBILE = MobileOptions(sites=0)
 
 
 def run_cli(*args: str) -> None:
@@ -44,7 +47,18 @@ def run_cli(*args: str) -> None:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("synth") / "a"
-    run_cli("synth", "-o", str(out), "--addresses", str(N), "--seed", str(SEED), "--quiet")
+    run_cli(
+        "synth",
+        "-o",
+        str(out),
+        "--addresses",
+        str(N),
+        "--seed",
+        str(SEED),
+        "--sites",
+        "0",
+        "--quiet",
+    )
     return out
 
 
@@ -67,7 +81,18 @@ def mapping(generated: Path) -> pd.DataFrame:
 
 def test_same_seed_gives_the_same_bytes(generated: Path, tmp_path: Path):
     again = tmp_path / "b"
-    run_cli("synth", "-o", str(again), "--addresses", str(N), "--seed", str(SEED), "--quiet")
+    run_cli(
+        "synth",
+        "-o",
+        str(again),
+        "--addresses",
+        str(N),
+        "--seed",
+        str(SEED),
+        "--sites",
+        "0",
+        "--quiet",
+    )
     for name in ("adgangsadresser.csv", "bbk_udbudt.csv", "README.txt"):
         assert (again / name).read_bytes() == (generated / name).read_bytes(), name
     # The manifest names its own folder (absolute paths); otherwise it is the same.
@@ -78,11 +103,33 @@ def test_same_seed_gives_the_same_bytes(generated: Path, tmp_path: Path):
     )
     # Writing into the same folder again changes nothing at all.
     before = {p.name: p.read_bytes() for p in again.iterdir()}
-    run_cli("synth", "-o", str(again), "--addresses", str(N), "--seed", str(SEED), "--quiet")
+    run_cli(
+        "synth",
+        "-o",
+        str(again),
+        "--addresses",
+        str(N),
+        "--seed",
+        str(SEED),
+        "--sites",
+        "0",
+        "--quiet",
+    )
     assert {p.name: p.read_bytes() for p in again.iterdir()} == before
 
     other = tmp_path / "c"
-    run_cli("synth", "-o", str(other), "--addresses", str(N), "--seed", str(SEED + 1), "--quiet")
+    run_cli(
+        "synth",
+        "-o",
+        str(other),
+        "--addresses",
+        str(N),
+        "--seed",
+        str(SEED + 1),
+        "--sites",
+        "0",
+        "--quiet",
+    )
     assert (other / "adgangsadresser.csv").read_bytes() != (
         generated / "adgangsadresser.csv"
     ).read_bytes()
@@ -199,7 +246,9 @@ def test_underserved_share_and_clusters(release):
 
 def test_underserved_share_follows_the_option(tmp_path: Path, data_dir: Path):
     result = synthesize(
-        tmp_path, data_dir, SynthOptions(addresses=3000, seed=3, underserved=0.1, unmatched=0.0)
+        tmp_path,
+        data_dir,
+        SynthOptions(addresses=3000, seed=3, underserved=0.1, unmatched=0.0, mobile=NO_MOBILE),
     )
     rows = pd.read_csv(result.files["mapping"])
     best = rows[["fiber_ned", "coax_ned", "xdsl_ned", "fwa_ned"]].max(axis=1)
@@ -209,7 +258,9 @@ def test_underserved_share_follows_the_option(tmp_path: Path, data_dir: Path):
 
 def test_national_scale_covers_every_region_and_builds(tmp_path: Path, data_dir: Path):
     out = tmp_path / "synth"
-    result = synthesize(out, data_dir, SynthOptions(scale="national", addresses=60_000, seed=1))
+    result = synthesize(
+        out, data_dir, SynthOptions(scale="national", addresses=60_000, seed=1, mobile=NO_MOBILE)
+    )
     register = pd.read_csv(result.files["addresses"], dtype=str, keep_default_na=False)
     assert register["postnr"].str.fullmatch(r"\d{4}").all()
     # DAGI gives central Copenhagen as ranges ("1000-1499"); streets there get codes of the range.
@@ -275,4 +326,4 @@ def test_output_that_is_a_file_is_refused(tmp_path: Path, data_dir: Path):
     target = tmp_path / "file.txt"
     target.write_text("x", encoding="utf-8")
     with pytest.raises(InvalidRequestError, match="not a folder"):
-        synthesize(target, data_dir, SynthOptions(addresses=10))
+        synthesize(target, data_dir, SynthOptions(addresses=10, mobile=NO_MOBILE))

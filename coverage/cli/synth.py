@@ -11,7 +11,9 @@ import typer
 from rich.table import Table
 
 from coverage.cli.common import AsJson, Quiet, RichSteps, app, out, settings_from
+from coverage.errors import InvalidRequestError
 from coverage.synth import SynthOptions, synthesize
+from coverage.synth_mobile import MobileOptions
 
 
 class ScaleChoice(StrEnum):
@@ -45,6 +47,22 @@ def synth(
             "--underserved", help="Share of addresses with best fixed download below 100 Mbit/s."
         ),
     ] = 0.02,
+    sites: Annotated[
+        str,
+        typer.Option(
+            "--sites",
+            help="Mobile sites over three operators: a number, 'auto' (the bundle's mast density) "
+            "or 0 for no mobile data.",
+        ),
+    ] = "auto",
+    measurements: Annotated[
+        int | None,
+        typer.Option(
+            "--measurements",
+            help="Measurements drawn from a model of the sites (default ~5.3 per address: "
+            "20 M at national scale); 0 to skip.",
+        ),
+    ] = None,
     data: Annotated[
         Path | None, typer.Option("--data", help="Data bundle (default NETKORT_DATA).")
     ] = None,
@@ -53,9 +71,11 @@ def synth(
 ) -> None:
     """Generate a GENERATED address register and broadband mapping that build like real ones.
 
-    Writes adgangsadresser.csv, bbk_udbudt.csv, sources.toml and README.txt into the folder; then
-    `netkort build --sources DIR/sources.toml` (with `--region all` for national scale).
+    Writes adgangsadresser.csv, bbk_udbudt.csv, mobile_sites.csv, measurements.parquet,
+    sources.toml and README.txt into the folder; then `netkort build --sources DIR/sources.toml`
+    (with `--region all` for national scale).
     """
+    site_count = _site_count(sites)
     settings = settings_from(None, data=data)
     region = settings.region if settings.region != "all" else "1082"
     options = SynthOptions(
@@ -64,6 +84,7 @@ def synth(
         seed=seed,
         underserved=underserved,
         region=region,
+        mobile=MobileOptions(sites=site_count, measurements=measurements),
     )
     result = synthesize(out_dir, settings.data, options, reporter=RichSteps(quiet or as_json))
     if as_json:
@@ -90,6 +111,18 @@ def synth(
         table.add_row(f"zone {zone}", f"{value:,}")
     out.print(table)
     out.print(f"Next: {result.build_command}", soft_wrap=True)
+
+
+def _site_count(text: str) -> int | None:
+    """``auto`` is None (the bundle's density); otherwise a whole number."""
+    if text.strip().casefold() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidRequestError(
+            f"--sites {text!r}: expected a number of sites or 'auto'"
+        ) from None
 
 
 __all__ = ["app"]

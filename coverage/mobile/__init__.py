@@ -4,7 +4,8 @@ The stages take tables and paths and return tables and files; none of them write
 ``netkort build`` (or the ``netkort mobile`` commands) chains them:
 
     sites = read_sites(path, quarantine)
-    measurements = read_measurements(path, quarantine)
+    measurements = read_measurements(path, quarantine)    # or, for millions of rows:
+    measurements = scan_measurements([(path, False)], quarantine)   # compact columns, in batches
     cells = aggregate(measurements, size=100)
     layers = model_rasters(sites, region_outline, out_dir, clutter=osm_path, measurements=...)
     fused = fuse(addresses, availability, layers, [cells])
@@ -12,6 +13,7 @@ The stages take tables and paths and return tables and files; none of them write
 """
 
 from coverage.mobile.aggregate import CellAggregates, aggregate, wilson_interval
+from coverage.mobile.batches import scan_measurements
 from coverage.mobile.calibrate import Calibration, ErrorStats
 from coverage.mobile.clutter import ClutterSource, read_osm_clutter
 from coverage.mobile.colours import ColourMap, colour_map
@@ -47,6 +49,7 @@ __all__ = [
     "read_osm_clutter",
     "read_roads",
     "read_sites",
+    "scan_measurements",
     "synth_measurements",
     "wilson_interval",
     "write_measurements",

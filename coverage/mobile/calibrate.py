@@ -13,6 +13,7 @@ no environment are left out, because the building they were taken in is unknown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +24,9 @@ from coverage.mobile.vocab import UNKNOWN_OPERATOR, model_technology
 
 #: Mean penetration loss of a car body, dB (3GPP TR 38.901 7.4.3.2).
 VEHICLE_LOSS_DB = 9.0
+
+#: Most samples a layer is calibrated on; a seeded subset is taken beyond it.
+MAX_SAMPLES = 500_000
 
 #: Fewest usable samples (and devices on each side of the split) to calibrate a layer.
 MIN_SAMPLES = 20
@@ -86,34 +90,52 @@ def calibration_samples(
     technology: str,
     *,
     vehicle_loss_db: float = VEHICLE_LOSS_DB,
+    limit: int | None = MAX_SAMPLES,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Samples that can calibrate a layer: east, north, outdoor-equivalent RSRP, device.
 
     A layer of the ``unknown`` operator takes every operator's samples: it stands for whichever
-    network the masts carry.
+    network the masts carry. Beyond ``limit`` usable samples a seeded random subset of that size
+    is taken (the median offset of half a million samples is as good as of twenty million).
     """
     m = measurements
-    tech = m["technology"].astype("string").map(model_technology, na_action="ignore")
-    use = (tech == technology).fillna(False).to_numpy() & ~np.isnan(
-        m["rsrp"].to_numpy(dtype="float64", na_value=np.nan)
-    )
+    use = _matches(m["technology"], lambda t: model_technology(t) == technology)
+    rsrp_all = m["rsrp"].to_numpy(dtype="float64", na_value=np.nan)
+    use &= ~np.isnan(rsrp_all)
     if operator != UNKNOWN_OPERATOR:
-        use &= (m["operator"] == operator).fillna(False).to_numpy()
-    env = m["environment"].astype("string")
-    outdoor = (env == "outdoor").fillna(False).to_numpy()
-    vehicle = (env == "in vehicle").fillna(False).to_numpy()
+        use &= _matches(m["operator"], lambda o: o == operator)
+    outdoor = _matches(m["environment"], lambda e: e == "outdoor")
+    vehicle = _matches(m["environment"], lambda e: e == "in vehicle")
     use &= outdoor | vehicle
-    rsrp = m["rsrp"].to_numpy(dtype="float64", na_value=np.nan) + np.where(
-        vehicle, vehicle_loss_db, 0.0
-    )
+    rows = np.flatnonzero(use)
+    if limit is not None and len(rows) > limit:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
+    rsrp = rsrp_all[rows] + np.where(vehicle[rows], vehicle_loss_db, 0.0)
     return pd.DataFrame(
         {
-            "east": m["east"].to_numpy()[use],
-            "north": m["north"].to_numpy()[use],
-            "rsrp": rsrp[use],
-            "device": m["device"].astype("string").to_numpy()[use],
+            "east": m["east"].to_numpy()[rows],
+            "north": m["north"].to_numpy()[rows],
+            "rsrp": rsrp,
+            "device": _text(m["device"], rows),
         }
     )
+
+
+def _matches(values: pd.Series, test: Callable[[str], bool]) -> np.ndarray:
+    """Rows whose text passes ``test`` (missing never does); a categorical is tested per category."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        passing = np.array([test(str(c)) for c in values.cat.categories] + [False], dtype=bool)
+        return passing[values.cat.codes.to_numpy()]  # code -1 (missing) takes the last False
+    text = values.astype("string")
+    return text.map(test, na_action="ignore").fillna(False).to_numpy(dtype=bool)
+
+
+def _text(values: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The chosen rows' values as an object array of text."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.array[rows].astype("string").to_numpy(dtype=object)
+    return values.astype("string").to_numpy()[rows]
 
 
 def calibrate_offset(
@@ -159,6 +181,7 @@ def calibrate_offset(
 
 
 __all__ = [
+    "MAX_SAMPLES",
     "VEHICLE_LOSS_DB",
     "Calibration",
     "ErrorStats",

@@ -149,6 +149,7 @@ def _measured(
     generated = np.zeros(n, dtype=bool)
     size_of = np.zeros(n, dtype="int64")
     done = np.zeros(n, dtype=bool)
+    labels = np.full(n, "", dtype=object)
     for agg in sorted(aggregates, key=lambda a: a.size):
         if agg.cells.empty:
             continue
@@ -164,8 +165,12 @@ def _measured(
         chosen = best.iloc[pos[hit]]
         for target, (source, _) in fields.items():
             out.loc[hit, target] = chosen[source].to_numpy(dtype="float64", na_value=np.nan)
+        # Text is built once per cell, not per address: millions of addresses share the cells.
+        cells_hit, inverse = np.unique(pos[hit], return_inverse=True)
+        picked = best.iloc[cells_hit]
         for k in text:
-            text[k][hit] = chosen[k].astype(str).to_numpy()
+            text[k][hit] = picked[k].astype(str).to_numpy()[inverse]
+        labels[hit] = _source_labels(picked).to_numpy(dtype=object)[inverse]
         newest[hit] = chosen["newest"].to_numpy()
         generated[hit] = chosen["generated"].to_numpy(dtype=bool)
         size_of[hit] = agg.size
@@ -185,28 +190,34 @@ def _measured(
     out["measured_newest"] = newest.to_numpy()
     out["measured_class"] = speed_class(out["measured_down_median"].to_numpy())
 
-    def text_of(values: object) -> pd.Series:
-        return pd.Series(values, index=out.index).astype("string")
-
-    source = (
-        "measurements, "
-        + text_of(text["cell"])
-        + ": "
-        + text_of(out["measured_samples"].to_numpy())
-        + " samples from "
-        + text_of(out["measured_devices"].to_numpy())
-        + " devices, best "
-        + text_of(text["operator"])
-        + " "
-        + text_of(text["technology"])
-        + ", newest "
-        + text_of(newest.dt.strftime("%Y-%m-%d").to_numpy())
-        + text_of(np.where(generated, " (generated)", ""))
-    )
-    source = source.where(done, "")
+    source = pd.Series(labels, index=out.index, dtype="string").where(done, "")
     out["measured_source"] = pd.array(source, dtype="string")
     out["measured_confidence"] = confidence
     out["_measured_gen"] = generated
+
+
+def _source_labels(cells: pd.DataFrame) -> pd.Series:
+    """The measured source line of each cell row: cell, samples, devices, best, newest."""
+
+    def text_of(values: object) -> pd.Series:
+        return pd.Series(values, index=cells.index).astype("string")
+
+    generated = cells["generated"].to_numpy(dtype=bool)
+    return (
+        "measurements, "
+        + text_of(cells["cell"].astype(str).to_numpy())
+        + ": "
+        + text_of(cells["samples"].to_numpy(dtype="int64"))
+        + " samples from "
+        + text_of(cells["devices"].to_numpy(dtype="int64"))
+        + " devices, best "
+        + text_of(cells["operator"].astype(str).to_numpy())
+        + " "
+        + text_of(cells["technology"].astype(str).to_numpy())
+        + ", newest "
+        + text_of(cells["newest"].dt.strftime("%Y-%m-%d").to_numpy())
+        + text_of(np.where(generated, " (generated)", ""))
+    )
 
 
 def _best_per_cell(cells: pd.DataFrame) -> pd.DataFrame:

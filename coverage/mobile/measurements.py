@@ -29,10 +29,7 @@ from coverage.mobile.vocab import (
     MEASUREMENT_SOURCES,
     OPERATORS,
     TECHNOLOGIES,
-    normalise_environment,
-    normalise_operator,
-    normalise_source,
-    normalise_technology,
+    normalise_categorical,
 )
 from coverage.quarantine import Quarantine
 from coverage.types import MAX_SPEED_MBIT, WEB_CRS, WORK_CRS
@@ -115,7 +112,9 @@ def read_measurements(
     path = Path(path)
     frame, lines, east, north = _load(path, quarantine)
     reference = (now or datetime.now(UTC)).astimezone(UTC)
-    return _validate(frame, lines, east, north, path, quarantine, generated, reference)
+    out = validate_rows(frame, lines, east, north, path, quarantine, generated, reference)
+    geometry = shapely.points(out["east"].to_numpy(), out["north"].to_numpy())
+    return gpd.GeoDataFrame(out, geometry=geometry, crs=WORK_CRS)
 
 
 def _load(
@@ -127,7 +126,7 @@ def _load(
     table = read_text_csv(path, what="measurement file")
     for line, reason in table.bad_lines:
         quarantine.add(SOURCE, path, [line], "(row)", [""], reason)
-    frame = _canonical_columns(table.frame, path, has_geometry=False)
+    frame = canonical_columns(table.frame, path, has_geometry=False)
     return frame, table.lines, None, None
 
 
@@ -162,10 +161,10 @@ def _load_parquet(
         north = shapely.get_y(np.asarray(work.array)).astype("float64")
         frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     lines = np.arange(1, len(frame) + 1, dtype="int64")
-    return _canonical_columns(frame, path, has_geometry=east is not None), lines, east, north
+    return canonical_columns(frame, path, has_geometry=east is not None), lines, east, north
 
 
-def _canonical_columns(frame: pd.DataFrame, path: Path, *, has_geometry: bool) -> pd.DataFrame:
+def canonical_columns(frame: pd.DataFrame, path: Path, *, has_geometry: bool) -> pd.DataFrame:
     """Rename accepted spellings to netkort's field names; refuse a file without the essentials."""
     by_folded = {str(c).strip().casefold(): c for c in frame.columns}
     renames = {}
@@ -215,7 +214,7 @@ def _times(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return times, bad
 
 
-def _validate(
+def validate_rows(
     frame: pd.DataFrame,
     lines: np.ndarray,
     geom_east: np.ndarray | None,
@@ -224,7 +223,16 @@ def _validate(
     quarantine: Quarantine,
     generated: bool,
     now: datetime,
-) -> gpd.GeoDataFrame:
+    *,
+    text: bool = True,
+) -> pd.DataFrame:
+    """Check rows with canonical column names; quarantine bad ones; the rest as a plain table.
+
+    ``lines`` are the rows' line numbers for the quarantine; ``geom_east`` / ``geom_north`` a
+    point geometry's position in EPSG:25832 when the file had one. The result has
+    :data:`MEASUREMENT_COLUMNS` and no geometry. The vocabularies and ``device`` are text
+    (``string``) unless ``text`` is False, which leaves them categorical for a compact reader.
+    """
     n = len(frame)
     bad = np.zeros(n, dtype=bool)
 
@@ -249,37 +257,43 @@ def _validate(
     future = (times > pd.Timestamp(now + FUTURE_TOLERANCE)).fillna(False).to_numpy()
     reject(future, "time", f"time is in the future (after {now.isoformat(timespec='seconds')})")
 
-    operator = normalise_operator(raw("operator"))
+    # Vocabularies and devices are folded per distinct value and kept as categoricals: a batch of
+    # a million rows holds a few dozen spellings, and a string per row is what costs time.
+    operator = pd.Series(normalise_categorical(raw("operator"), "operator"), index=frame.index)
     reject(
         operator.isna().to_numpy(),
         "operator",
         f"unknown operator (expected one of {', '.join(OPERATORS)} or a PLMN code like 238-01)",
     )
-    technology = normalise_technology(raw("technology"))
-    bare_5g = raw("technology").astype("string").fillna("").str.strip().str.casefold() == "5g"
+    technology = pd.Series(normalise_categorical(raw("technology"), "technology"), frame.index)
+    bare_5g = _by_distinct(
+        raw("technology"), lambda s: s.fillna("").str.strip().str.casefold() == "5g"
+    )
     reject(
-        (technology.isna() & bare_5g).to_numpy(),
+        technology.isna().to_numpy() & bare_5g,
         "technology",
         "5G must say NSA or SA (expected 5G NSA or 5G SA)",
     )
     reject(
-        (technology.isna() & ~bare_5g).to_numpy(),
+        technology.isna().to_numpy() & ~bare_5g,
         "technology",
         f"unknown technology (expected one of {', '.join(TECHNOLOGIES)})",
     )
-    device = raw("device").astype("string").fillna("").str.strip()
-    reject((device == "").to_numpy(), "device", "device id is empty (an anonymous id is needed)")
+    device = _devices(raw("device"))
+    reject(
+        device.isna() | (device == ""), "device", "device id is empty (an anonymous id is needed)"
+    )
 
-    optional_vocab: list[tuple[str, Callable[[pd.Series], pd.Series], tuple[str, ...]]] = [
-        ("environment", normalise_environment, ENVIRONMENTS),
-        ("source", normalise_source, MEASUREMENT_SOURCES),
+    optional_vocab: list[tuple[str, tuple[str, ...]]] = [
+        ("environment", ENVIRONMENTS),
+        ("source", MEASUREMENT_SOURCES),
     ]
-    vocab_values: dict[str, pd.Series] = {}
-    for field, fold, allowed in optional_vocab:
-        given = (raw(field).astype("string").fillna("").str.strip() != "").to_numpy()
-        folded = fold(raw(field))
+    vocab_values: dict[str, pd.Categorical] = {}
+    for field, allowed in optional_vocab:
+        given = _by_distinct(raw(field), lambda s: s.fillna("").str.strip() != "")
+        folded = normalise_categorical(raw(field), field)
         reject(
-            given & folded.isna().to_numpy(),
+            given & folded.isna(),
             field,
             f"unknown {field} (expected one of {', '.join(allowed)}, or empty)",
         )
@@ -306,21 +320,37 @@ def _validate(
             "time": times[keep].reset_index(drop=True).astype("datetime64[ns, UTC]"),
             "east": east[keep],
             "north": north[keep],
-            "operator": operator[keep].to_numpy(),
-            "technology": technology[keep].to_numpy(),
+            "operator": operator.array[keep],
+            "technology": technology.array[keep],
             **{f: values[f][keep] for f in RANGES},
-            "environment": vocab_values["environment"][keep].to_numpy(),
-            "source": vocab_values["source"][keep].to_numpy(),
-            "device": device[keep].to_numpy(),
+            "environment": vocab_values["environment"][keep],
+            "source": vocab_values["source"][keep],
+            "device": device[keep],
             "generated": _generated_flags(frame, generated)[keep],
             "source_file": str(path),
             "source_line": lines[keep],
         }
     )
-    for col in ("operator", "technology", "environment", "source", "device"):
-        out[col] = out[col].astype("string")
-    geometry = shapely.points(out["east"].to_numpy(), out["north"].to_numpy())
-    return gpd.GeoDataFrame(out[MEASUREMENT_COLUMNS], geometry=geometry, crs=WORK_CRS)
+    if text:
+        for col in ("operator", "technology", "environment", "source", "device"):
+            out[col] = out[col].astype("string")
+    return out[MEASUREMENT_COLUMNS]
+
+
+def _by_distinct(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> np.ndarray:
+    """``func`` (text → bool) evaluated once per distinct value, spread back to the rows."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    distinct = pd.Series(np.append(np.asarray(uniques, dtype=object), pd.NA), dtype="string")
+    return np.asarray(func(distinct), dtype=bool)[codes]  # code -1 takes the appended NA
+
+
+def _devices(values: pd.Series) -> pd.Categorical:
+    """Device ids with surrounding spaces removed, as a categorical (missing stays missing)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    stripped = pd.Series(np.asarray(uniques, dtype=object), dtype="string").str.strip()
+    inner, names = pd.factorize(stripped)
+    joined = np.where(codes >= 0, np.append(inner, -1)[codes], -1)
+    return pd.Categorical.from_codes(joined, categories=pd.Index(names, dtype=object))
 
 
 def _positions(
@@ -405,6 +435,8 @@ __all__ = [
     "RANGES",
     "REQUIRED",
     "SOURCE",
+    "canonical_columns",
     "read_measurements",
+    "validate_rows",
     "write_measurements",
 ]

@@ -25,7 +25,7 @@ from coverage.mobile.clutter import osm_target
 from coverage.mobile.measurements import MEASUREMENT_COLUMNS
 from coverage.mobile.model import RasterLayer
 from coverage.mobile.propagation import TECHNOLOGY_PROFILES, expected_down_mbit, sinr_db
-from coverage.mobile.raster import read_band
+from coverage.mobile.raster import RasterGrid, read_band
 from coverage.mobile.sites import SITE_COLUMNS
 from coverage.mobile.vocab import UNKNOWN_OPERATOR
 from coverage.types import WORK_CRS
@@ -193,6 +193,7 @@ def draw_measurements(
     shadowing_db: float = SHADOWING_DB,
     share_sa: float = 0.2,
     geometry: bool = True,
+    bands: dict[Path, tuple[np.ndarray, RasterGrid]] | None = None,
 ) -> pd.DataFrame:
     """Measured values at sample positions, drawn from the model's outdoor layers.
 
@@ -201,6 +202,7 @@ def draw_measurements(
     (the layer's indoor loss ± 4 dB) penetration. It reports 5G where the 5G signal is usable
     (≥ −115 dBm), else 4G. Speeds follow the speed model with a random load factor. A sample below
     −140 dBm is a failed test: no RSRP, 0 Mbit/s. Positions off the rasters are dropped.
+    ``bands`` caches the layers' pixels across calls (drawing millions of samples in chunks).
     """
     rng = np.random.default_rng(seed)
     n = len(points)
@@ -218,7 +220,12 @@ def draw_measurements(
             rows = op_index == list(operators).index(layer.operator)
         else:
             continue
-        band, grid = read_band(layer.path)
+        if bands is None:
+            band, grid = read_band(layer.path)
+        else:
+            if layer.path not in bands:
+                bands[layer.path] = read_band(layer.path)
+            band, grid = bands[layer.path]
         r, c, inside = grid.index(east, north)
         sel = rows & inside
         truth[layer.technology][sel] = band[r[sel], c[sel]]
