@@ -53,6 +53,8 @@ def run_synth(out: str, addresses: int, scale: str, seed: int) -> dict[str, Any]
             str(addresses),
             "--seed",
             str(seed),
+            "--sites",
+            "0",  # addresses and mapping only: the mobile build is bench_national's
             "--quiet",
         ],
         check=True,

@@ -118,7 +118,7 @@ def build_release(
     mobile = None
     if manifest.of("sites"):
         with steps.step("Mobile: sites, measurements, propagation model, fusion"):
-            mobile = _mobile(manifest, region, addresses, availability, quarantine, settings)
+            mobile = _mobile(manifest, region, addresses, availability, quarantine, settings, steps)
 
     generated = bool(addresses["generated"].any()) or bool(availability["generated"].any())
     if mobile is not None:
@@ -184,6 +184,7 @@ def _mobile(
     availability: pd.DataFrame,
     quarantine: Quarantine,
     settings: Settings,
+    steps: StepReporter,
 ) -> MobileStage:
     return build_mobile(
         sites=manifest.of("sites"),
@@ -199,6 +200,7 @@ def _mobile(
         availability=availability,
         quarantine=quarantine,
         scratch=settings.home,
+        reporter=steps,
     )
 
 
