@@ -6,9 +6,11 @@
 
 Both servers run on 127.0.0.1 on a free port, one at a time, against the same release:
 
-* **netkort**: ``netkort serve`` (uvicorn, ONE worker process; the lookup route is a plain ``def``
-  route, so requests run in FastAPI's threadpool). It loads the release, builds the address index
-  and assesses every address under every rule set before it answers.
+* **netkort**: ``netkort serve`` (uvicorn, ONE worker process, uvloop and httptools). The lookup
+  route is ``async``: a lookup by text or id runs on the event loop (no threadpool hand-off), a
+  position lookup (it samples mobile rasters) in the threadpool, and the answer is serialised with
+  orjson. It loads the release, builds the address index and assesses every address under every
+  rule set before it answers.
 * **peer**: what one writes without an index (:func:`create_naive_app`): a FastAPI app under the
   same uvicorn settings that, at start, joins addresses, their mapping row and the class and reasons
   under every rule set into one wide pandas table (``assess_many``, as netkort does), and answers a
@@ -26,7 +28,8 @@ Each server is then measured the same way:
 2. ``wrk`` with a Lua script that cycles through the queries (each thread from its own offset), for
    ``--duration`` seconds at 1 connection and at 16 connections (2 threads: the machine's cores);
 3. the server's resident memory (``VmRSS``) when ready, after the warm-up and after the load, and its
-   peak (``VmHWM``).
+   peak (``VmHWM``); and the server's CPU time per request during each wrk run, which depends far
+   less than requests per second on what else the machine runs at the time.
 
 Bounded by design: only 127.0.0.1 is contacted, every wrk run stops after ``--duration`` seconds
 (at most 120), and the servers are stopped at the end, whatever happens.
@@ -416,7 +419,11 @@ def measure_lookups(
     else:
         for c in connections:
             with clock.step(f"wrk: {c} connection(s), {int(duration)} s"):
-                out["wrk"][str(c)] = run_wrk(server.port, good, duration, c)
+                cpu = server.cpu_seconds()
+                run = run_wrk(server.port, good, duration, c)
+                cpu = server.cpu_seconds() - cpu
+                run["server_cpu_ms_per_request"] = round(cpu / max(run["requests"], 1) * 1000, 3)
+                out["wrk"][str(c)] = run
     out["rss_mb"]["after"] = server.rss_mb()
     out["rss_mb"]["peak"] = server.peak_rss_mb()
     return out
@@ -445,7 +452,7 @@ def _run(
             server, asked, duration=duration, connections=connections, clock=clock
         )
         extra["server"] = (
-            "netkort serve: uvicorn, 1 worker process, def route in the threadpool"
+            "netkort serve: uvicorn (uvloop, httptools), 1 worker process, async lookup route"
             if kind == "netkort"
             else "uvicorn --factory bench.bench_http:create_naive_app, 1 worker process"
         )
@@ -626,6 +633,11 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         row(f"wrk {c} conn: lookups/s", w["rps"], pw.get("rps"), "≥ 1500" if c == "16" else "")
         row(f"wrk {c} conn: p50 ms", w["latency_ms"]["p50"], pw.get("latency_ms", {}).get("p50"))
         row(f"wrk {c} conn: p99 ms", w["latency_ms"]["p99"], pw.get("latency_ms", {}).get("p99"))
+        row(
+            f"wrk {c} conn: server CPU ms per lookup",
+            w.get("server_cpu_ms_per_request"),
+            pw.get("server_cpu_ms_per_request"),
+        )
     for k in ("ready", "warm", "after", "peak"):
         row(f"server RSS {k} MB", ours["rss_mb"][k], (theirs or {}).get("rss_mb", {}).get(k),
             "< 1024" if k in ("after", "peak") else "")  # fmt: skip
@@ -678,8 +690,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "Wall time is fixed by the wrk durations and not a speed measure; the ratio is the "
             "sequential single-lookup p50, netkort ÷ peer. Peak RSS of a side is the larger of the "
             "benchmark process and the server it started (getrusage of children). The peer "
-            "answers less (no fuzzy text, suggestions, zones, mobile observations, reports or "
-            "response validation)."
+            "answers less (no fuzzy text, suggestions, zones, mobile observations or reports). "
+            "Neither side validates its answer against a response model on the way out (netkort's "
+            "tests check its answers against the declared LookupAnswer schema instead). Server "
+            "CPU ms per lookup is the server's CPU time during a wrk run over the requests it "
+            "answered: with 2 cores shared by wrk and the server, lookups/s is capped near "
+            "1000 ÷ that figure."
         ),
     )  # fmt: skip
     summarise(result)

@@ -6,7 +6,10 @@ on integer arrays sorted by (street, house number, letter, postcode), so a stree
 one contiguous slice found with ``np.searchsorted`` and filters are vectorised integer comparisons;
 no query scans the 850,000 strings of a region. Fuzzy matching (rapidfuzz) runs over the few tens of
 thousands of distinct street names only, restricted to streets that have the asked house number or
-postcode. Nearest-address queries use a shapely STRtree in EPSG:25832, where distances are metres.
+postcode, and only when no exact or prefix match answers. Ids are 128-bit numbers searched by
+bisection (:mod:`coverage.idtable`); nearest-address queries read a sorted grid of cells in
+EPSG:25832, where distances are metres (:mod:`coverage.pointgrid`). Neither holds a Python object per
+address, which keeps a region's index small.
 
 The answer itself (:func:`lookup`) is a plain dict shared by the HTTP service and ``netkort lookup``.
 """
@@ -16,7 +19,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import geopandas as gpd
@@ -27,8 +32,13 @@ from pyproj import Transformer
 from rapidfuzz import fuzz, process
 
 from coverage.addresstext import address_text, fold, street_key
+from coverage.assess import availability_positions
+from coverage.columns import RowReader
 from coverage.errors import InvalidRequestError, NotFoundError
+from coverage.idtable import IdTable
+from coverage.pointgrid import PointGrid
 from coverage.release import Release
+from coverage.servetables import read_tables
 from coverage.types import DENMARK_BOUNDS_LONLAT, WEB_CRS, WORK_CRS
 
 log = logging.getLogger(__name__)
@@ -49,6 +59,23 @@ _NUMBER = re.compile(r"(\d{1,3})([a-z]?)")
 _LETTER = re.compile(r"[a-z]")
 # Floor and door words people add after the number; an access address has none of them.
 _UNIT_WORDS = frozenset({"st", "th", "tv", "mf", "sal", "kl", "kld", "sth", "stv"})
+
+#: Columns of one address and one mapping row that an answer reads.
+ANSWER_ADDRESS_FIELDS = (
+    "supplerendebynavn",
+    "kommunekode",
+    "kommunenavn",
+    "zone",
+    "ddkn_m100",
+    "generated",
+)
+ANSWER_MAPPING_FIELDS = (
+    "kommunenavn",
+    "generated",
+    *(f"{t}_{d}" for t in ("fiber", "coax", "xdsl", "fwa", "mobile") for d in ("down", "up")),
+    "year",
+    "source_file",
+)
 
 _local = threading.local()
 
@@ -194,12 +221,13 @@ class AddressIndex:
     """Every address of a release (plus unmatched mapping rows) ready for text, id and point search.
 
     Arrays are in index order: sorted by street, number, letter, postcode. ``addr_row`` and
-    ``avail_row`` point back into the release's ``addresses`` and ``availability`` tables (-1: none).
+    ``avail_row`` point back into the release's ``addresses`` (kept as ``table``, see
+    :attr:`addresses`) and ``availability`` tables (-1: none). ``ids[entry]`` is an entry's id.
     """
 
-    addresses: pd.DataFrame
+    table: pd.DataFrame
     availability: pd.DataFrame
-    ids: np.ndarray
+    ids: IdTable
     text_codes: np.ndarray
     text_values: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     street_id: np.ndarray
@@ -215,15 +243,18 @@ class AddressIndex:
     streets: np.ndarray
     street_start: np.ndarray
     towns: np.ndarray
-    id_index: pd.Index
-    tree: shapely.STRtree
-    tree_entry: np.ndarray
+    grid: PointGrid
 
     @classmethod
     def from_release(cls, release: Release) -> AddressIndex:
-        """Build the index from a release's addresses, availability and postcode tables."""
+        """Build the index from a release's addresses, availability and postcode tables.
+
+        Only the columns a service uses are read (:func:`coverage.servetables.read_tables`), without
+        the point geometry (850,000 shapely points are ~175 MB); :attr:`addresses` builds the points
+        on first use.
+        """
         postcodes = release.read("postcodes") if release.has_table("postcodes") else None
-        return cls.from_frames(release.read("addresses"), release.read("availability"), postcodes)
+        return cls.from_frames(*read_tables(release), postcodes)
 
     @classmethod
     def from_frames(
@@ -238,10 +269,8 @@ class AddressIndex:
         availability = availability.reset_index(drop=True)
         n_addr = len(addresses)
         loose = availability[availability["address_id"].isna()]
-        matched = availability[availability["address_id"].notna()]
-        pos = pd.Index(matched["address_id"].astype(str)).get_indexer(addresses["id"].astype(str))
-        addr_avail = np.full(n_addr, -1, dtype=np.int64)
-        addr_avail[pos >= 0] = matched.index.to_numpy()[pos[pos >= 0]]
+        # Arrow's hash join on the id strings: no copy of the matched rows, no Python string per id.
+        addr_avail = availability_positions(addresses["id"], availability).astype(np.int64)
 
         # A mapping row without an address has no town: take the postcode's name.
         towns_by_postnr: dict[str, str] = {}
@@ -281,19 +310,20 @@ class AddressIndex:
         postnr = postnrs.astype(np.int16)[post]
         east = np.concatenate([addresses["east"].to_numpy(float), np.full(len(loose), np.nan)])
         north = np.concatenate([addresses["north"].to_numpy(float), np.full(len(loose), np.nan)])
-        addr_row = np.concatenate([np.arange(n_addr), np.full(len(loose), -1)]).astype(np.int64)
+        addr_row = np.concatenate([np.arange(n_addr), np.full(len(loose), -1)]).astype(np.int32)
 
         order = np.lexsort((postnr, letter, num, street_id))
         street_id = street_id[order]
         addr_row = addr_row[order]
-        ids = np.concatenate([_text_array(addresses["id"]), _text_array(loose_ids)])[order]
-        positioned = np.flatnonzero(~np.isnan(east[order]))
-        if isinstance(addresses, gpd.GeoDataFrame):  # reuse the points: building 850k costs ~1 s
-            points = np.asarray(addresses.geometry.array[addr_row[positioned]])
-        else:
-            points = shapely.points(east[order][positioned], north[order][positioned])
+        entry_of_row = np.empty(len(order), dtype=np.int64)
+        entry_of_row[order] = np.arange(len(order))
+        ids = IdTable(
+            pd.concat([addresses["id"].astype("string"), loose_ids.astype("string")]),
+            entry_of_row,
+        )
+        east, north = east[order], north[order]
         return cls(
-            addresses=addresses,
+            table=addresses,
             availability=availability,
             ids=ids,
             text_codes=np.column_stack([vej, hus, post, town])[order],
@@ -305,21 +335,36 @@ class AddressIndex:
             town_id=town_of[town[order]],
             subtown_id=town_of[len(town_values) + sub[order]],
             addr_row=addr_row,
-            avail_row=np.concatenate([addr_avail, loose.index.to_numpy()]).astype(np.int64)[order],
-            east=east[order],
-            north=north[order],
+            avail_row=np.concatenate([addr_avail, loose.index.to_numpy()]).astype(np.int32)[order],
+            east=east,
+            north=north,
             streets=streets,
             street_start=np.searchsorted(street_id, np.arange(len(streets) + 1)),
             towns=towns,
-            # A hash index: sorting 850,000 random UUID strings takes seconds, hashing a fraction.
-            id_index=pd.Index(ids, dtype=object),
-            tree=shapely.STRtree(points),
-            tree_entry=positioned,
+            grid=PointGrid(east, north, np.flatnonzero(~np.isnan(east))),
         )
 
     def __post_init__(self) -> None:
         self.street_list = self.streets.tolist()  # rapidfuzz takes a list; convert once
         self.town_list = self.towns.tolist()
+        # What an answer reads of one address and one mapping row, prepared once: iloc per answer
+        # built a pandas Series of every column and was half of an answer's time.
+        self.address_fields = RowReader(self.table, ANSWER_ADDRESS_FIELDS)
+        self.mapping_fields = RowReader(self.availability, ANSWER_MAPPING_FIELDS)
+
+    @cached_property
+    def addresses(self) -> gpd.GeoDataFrame:
+        """The release's addresses as points in EPSG:25832 (tiles, features, point queries).
+
+        Built from ``east`` / ``north`` on first use when the table was read without its geometry,
+        then kept: lookups never need it, so a service that only answers lookups never pays for it.
+        """
+        if isinstance(self.table, gpd.GeoDataFrame):
+            return self.table
+        points = shapely.points(
+            self.table["east"].to_numpy(float), self.table["north"].to_numpy(float)
+        )
+        return gpd.GeoDataFrame(self.table, geometry=points, crs=WORK_CRS)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -360,7 +405,7 @@ class AddressIndex:
                 f"id {address_id!r} is not an address id: expected a register UUID "
                 "(8-4-4-4-12 hex digits) or a mapping id such as mapping:8305:bryggerbakken:5"
             )
-        found = int(self.id_index.get_indexer([key])[0])
+        found = self.ids.find(key)
         if found >= 0:
             return found
         raise NotFoundError(f"no address with id {key} in this release")
@@ -428,23 +473,26 @@ class AddressIndex:
             groups.setdefault(round(score, 3), []).append(int(pool[k]))
         return [np.array(groups[s]) for s in sorted(groups, reverse=True)]
 
-    def _tiers(self, q: ParsedQuery) -> list[tuple[str, np.ndarray, ParsedQuery]]:
-        """Candidate streets from strictest to loosest: exact, prefix, street + town, fuzzy."""
+    def _tiers(self, q: ParsedQuery) -> Iterator[tuple[str, np.ndarray, ParsedQuery]]:
+        """Candidate streets from strictest to loosest: exact, prefix, street + town, fuzzy.
+
+        A generator: the fuzzy tier (rapidfuzz over thousands of streets, ~0.4 ms) is only scored
+        when no stricter tier found anything.
+        """
         lo, hi = _prefix_range(self.streets, q.street)
-        tiers: list[tuple[str, np.ndarray, ParsedQuery]] = []
         if lo < hi and self.streets[lo] == q.street:
-            tiers.append(("exact", np.array([lo]), q))
+            yield ("exact", np.array([lo]), q)
             lo += 1
         if lo < hi:
-            tiers.append(("prefix", np.arange(lo, hi), q))
+            yield ("prefix", np.arange(lo, hi), q)
         # Without a house number the town may be glued to the street: "strandvejen samsoe".
         for k in range(1, len(q.words) if q.number is None and not q.town else 0):
             split = q._replace(street="".join(q.words[:-k]), town="".join(q.words[-k:]))
             i = int(np.searchsorted(self.streets, split.street))
             if i < len(self.streets) and self.streets[i] == split.street:
-                tiers.append(("exact", np.array([i]), split))
-        tiers += [("fuzzy", ids, q) for ids in self._fuzzy_streets(q, _FUZZY_ANSWER)]
-        return tiers
+                yield ("exact", np.array([i]), split)
+        for ids in self._fuzzy_streets(q, _FUZZY_ANSWER):
+            yield ("fuzzy", ids, q)
 
     def search(self, text: str, limit: int = 10) -> list[Hit]:
         """Addresses matching free text, best first: exact street, then prefix, then fuzzy.
@@ -554,23 +602,16 @@ class AddressIndex:
                 f"lat {ymin} to {ymax} (degrees, WGS84)"
             )
         east, north = _transformer(True).transform(lon, lat)
-        point = shapely.Point(east, north)
-        found, dist = self.tree.query_nearest(
-            point, max_distance=max_distance, return_distance=True
-        )
-        if len(found) == 0:
-            near = self.tree.query(point, predicate="dwithin", distance=5000.0)
-            d = shapely.distance(self.tree.geometries[near], point)
-            entries = self.tree_entry[near[np.argsort(d, kind="stable")]]
+        found = self.grid.nearest(east, north, max_distance)
+        if found is None:
+            near, d = self.grid.within(east, north, 5000.0)
+            entries = near[np.lexsort((near, d))]  # nearest first; equidistant in index order
             raise NotFoundError(
                 f"no address within {max_distance:g} m of lon={lon}, lat={lat}",
                 self.suggestions(entries),
             )
-        best = int(np.argmin(self.tree_entry[found]))  # equidistant: the first in index order
-        entry = int(self.tree_entry[found[best]])
-        return entry, PointInfo(
-            float(lon), float(lat), float(east), float(north), float(dist[best])
-        )
+        entry, distance = found  # equidistant: the first in index order
+        return entry, PointInfo(float(lon), float(lat), float(east), float(north), distance)
 
     def lonlat(self, entry: int) -> tuple[float, float] | None:
         """The entry's position in lon/lat, or None for a mapping row without an address."""
@@ -578,11 +619,6 @@ class AddressIndex:
             return None
         lon, lat = _transformer(False).transform(self.east[entry], self.north[entry])
         return float(lon), float(lat)
-
-
-# -- the answer ---------------------------------------------------------------------------------
-
-#: Assessment classes under which an address can get help from the pool (also "if the zone holds").
 
 
 __all__ = [

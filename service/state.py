@@ -20,8 +20,9 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
-from coverage.answer import ELIGIBLE_CLASSES, LookupContext
+from coverage.answer import ELIGIBLE_CLASSES, LookupContext, assess_addresses
 from coverage.errors import NoReleaseError, NotFoundError, RuleSetError
 from coverage.lookup import AddressIndex
 from coverage.memory import release_memory
@@ -29,6 +30,7 @@ from coverage.ogc import FeatureSource
 from coverage.release import Release, ReleaseStore
 from coverage.rules import get_rule_set
 from coverage.stats import municipality_stats
+from coverage.types import WORK_CRS
 from service.errors import UnavailableError
 from service.settings import ServiceSettings
 
@@ -74,8 +76,19 @@ class ServiceState:
     @classmethod
     def load(cls, release: Release) -> ServiceState:
         """Read, assess and index a release; every index is complete before the state is used."""
+        # Steps in the order that keeps the peak low: each step's passing memory (the statistics'
+        # is ~300 MB at 850,000 addresses) comes while as little as possible is held, and freed
+        # pages go back to the system in between. index.table has no point geometry
+        # (index.addresses would build it): nothing here needs it.
         index = AddressIndex.from_release(release)
-        context = LookupContext.from_release(release, index.addresses, index.availability)
+        release_memory()
+        assessments = assess_addresses(index.table, index.availability)
+        release_memory()
+        stats = _statistics(release, index, assessments)
+        release_memory()
+        context = LookupContext.from_release(
+            release, index.table, index.availability, assessments=assessments
+        )
         munis = context.municipalities
         assert munis is not None
         features: dict[str, dict[str, FeatureSource]] = {
@@ -98,7 +111,7 @@ class ServiceState:
                     f"Addresses that can get help from the broadband pool under the {rid} rules "
                     "(class eligible, eligible_blue or eligible_if_zone). Query parameter rules "
                     "selects another rule set.",
-                    _eligible(index.addresses, frame),
+                    _eligible(index.table, frame),
                     "id",
                 )
                 for rid, frame in context.assessments.items()
@@ -115,7 +128,7 @@ class ServiceState:
                 )
                 for rid, zones in context.zones.items()
             }
-        state = cls(release, index, context, features, _statistics(index, context))
+        state = cls(release, index, context, features, stats)
         release_memory()  # indexing leaves freed pages behind; the service lives long
         return state
 
@@ -160,29 +173,40 @@ class ServiceState:
 
 
 def _eligible(addresses: pd.DataFrame, assessment: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Eligible addresses as points with their class, speeds and reasons."""
+    """Eligible addresses as points with their class, speeds and reasons (points from the table's
+    geometry, or from ``east`` / ``north`` for the eligible rows only when it has none)."""
     mask = assessment["class"].isin(ELIGIBLE_CLASSES).to_numpy(dtype=bool)
     cols = [c for c in _ELIGIBLE_COLUMNS if c in assessment.columns]
-    frame = addresses.loc[mask, [*_ADDRESS_COLUMNS, "geometry"]].reset_index(drop=True)
+    frame = addresses.loc[mask, _ADDRESS_COLUMNS].reset_index(drop=True)
+    if isinstance(addresses, gpd.GeoDataFrame):
+        geometry = addresses.geometry.array[mask]
+        crs = addresses.crs
+    else:
+        rows = addresses.loc[mask]
+        geometry = shapely.points(rows["east"].to_numpy(float), rows["north"].to_numpy(float))
+        crs = WORK_CRS
     extra = assessment.loc[mask, cols].reset_index(drop=True)
     for c in extra.columns:  # categories were for memory; features want plain values
         if isinstance(extra[c].dtype, pd.CategoricalDtype):
             extra[c] = extra[c].astype(str)
-    return gpd.GeoDataFrame(
-        pd.concat([frame, extra], axis=1), geometry="geometry", crs=addresses.crs
-    )
+    return gpd.GeoDataFrame(pd.concat([frame, extra], axis=1), geometry=geometry, crs=crs)
 
 
-def _statistics(index: AddressIndex, context: LookupContext) -> pd.DataFrame | None:
+def _statistics(
+    release: Release, index: AddressIndex, assessments: dict[str, pd.DataFrame]
+) -> pd.DataFrame | None:
     """Per-municipality statistics (:func:`coverage.stats.municipality_stats`)."""
-    if not context.assessments or context.municipalities is None:
+    if not assessments:
         return None
-    region = context.release.manifest.get("region") or {}
+    munis = pd.read_parquet(
+        release.table_path("municipalities"), columns=["kommunekode", "kommunenavn"]
+    )
+    region = release.manifest.get("region") or {}
     return municipality_stats(
-        index.addresses,
-        context.assessments,
+        index.table,
+        assessments,
         index.availability,
-        pd.DataFrame(context.municipalities[["kommunekode", "kommunenavn"]]),
+        pd.DataFrame(munis[["kommunekode", "kommunenavn"]]),
         region_name=region.get("name"),
     )
 

@@ -54,7 +54,14 @@ def serve(
     }
     settings = ServiceSettings(**overrides)
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=log_level.lower()
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level.lower(),
+        # uvloop's event loop and httptools' parser (both pinned in the requirements) whenever
+        # they import, rather than asyncio's loop and the pure-Python h11 parser.
+        loop="auto",
+        http="auto",
     )
 
 
@@ -82,7 +89,7 @@ def lookup_command(
     rel = store.open(release)
     with steps.step(f"Loading and indexing release {rel.id}"):
         index = AddressIndex.from_release(rel)
-        context = LookupContext.from_release(rel, index.addresses, index.availability)
+        context = LookupContext.from_release(rel, index.table, index.availability)
     try:
         answer = lookup(index, context, q=text, id=address_id, lon=lon, lat=lat)
     except NotFoundError as exc:
