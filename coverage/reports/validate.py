@@ -259,7 +259,7 @@ def snapshot(index: Any, address_id: Any, release_id: str) -> AddressSnapshot:
     except NetkortError as exc:
         raise ReportValidationError([("address_id", str(exc))]) from None
     addr_row, avail_row = int(index.addr_row[entry]), int(index.avail_row[entry])
-    row = index.addresses.iloc[addr_row] if addr_row >= 0 else None
+    row = index.table.iloc[addr_row] if addr_row >= 0 else None
     avail = index.availability.iloc[avail_row] if avail_row >= 0 else None
     listed: dict[str, float | None] = {}
     for tech in (*FIXED_TECHNOLOGIES, "mobile"):

@@ -96,7 +96,7 @@ class Health(BaseModel):
 
 def _municipality_rows(state: ServiceState) -> list[dict[str, Any]]:
     source = state.features["municipalities"][""]
-    counts = state.index.addresses["kommunekode"].value_counts()
+    counts = state.index.table["kommunekode"].value_counts()
     bounds = source.frame.geometry.bounds.to_numpy()
     return [
         {
@@ -251,7 +251,7 @@ def healthz(
         "created": state.release.manifest.get("created"),
         "loaded_at": state.loaded_at.isoformat(timespec="seconds"),
         "generated": state.release.generated,
-        "addresses": len(state.index.addresses),
+        "addresses": len(state.index.table),
         "layers": {
             "assessment": list(state.context.assessments),
             "zones": list(state.context.zones),

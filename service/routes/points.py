@@ -6,7 +6,7 @@ import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator
 
 from coverage.errors import InvalidRequestError
 from coverage.points import DEFAULT_DISTANCE, MAX_DISTANCE, PointIndex, work_coordinates
@@ -21,7 +21,8 @@ router = APIRouter(prefix="/api", tags=["points"])
 MAX_POINTS = 10_000
 _BUILD = threading.Lock()
 
-Coordinate = Annotated[float, Field(allow_inf_nan=False)]
+# Strict: JSON true/false or "10.5" are not coordinates (lax mode would read them as numbers).
+Coordinate = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 
 class PointsRequest(BaseModel):
@@ -34,7 +35,7 @@ class PointsRequest(BaseModel):
     rules: str | None = Field(
         None, max_length=20, description="Rule set id (2024-2025) or year (2025); default newest."
     )
-    max_distance: float = Field(
+    max_distance: Annotated[float, Strict()] = Field(
         DEFAULT_DISTANCE, ge=0, le=MAX_DISTANCE, description="Nearest-address radius, metres."
     )
     points: list[tuple[Coordinate, Coordinate]] = Field(
@@ -152,7 +153,7 @@ def point_index(request: Request, state: ServiceState) -> PointIndex:
         cached: tuple[str, PointIndex] | None = getattr(request.app.state, "point_index", None)
         if cached is None or cached[0] != state.release.id:
             index = PointIndex.from_tables(
-                state.index.addresses, state.context.municipalities, state.context.assessments
+                state.index.table, state.context.municipalities, state.context.assessments
             )
             cached = (state.release.id, index)
             request.app.state.point_index = cached
