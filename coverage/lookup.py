@@ -31,7 +31,14 @@ import shapely
 from pyproj import Transformer
 from rapidfuzz import fuzz, process
 
-from coverage.addresstext import address_text, fold, street_key
+from coverage.addressquery import (
+    ParsedQuery,
+    compact_names,
+    house_numbers,
+    parse_query,
+    prefix_range,
+)
+from coverage.addresstext import address_text, street_key
 from coverage.assess import availability_positions
 from coverage.columns import RowReader
 from coverage.errors import InvalidRequestError, NotFoundError
@@ -51,14 +58,6 @@ _MAX_SUGGESTIONS = 5
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _MAPPING_ID = re.compile(r"mapping:\d{4}:[a-z0-9-]+:\d{1,3}[a-z]?")
 
-# Query parsing. Digits glued to words are split ("Strandvejen52" → "strandvejen 52"), but a house
-# number's single letter stays attached ("10a").
-_ALPHA_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z]{2})")
-_POSTCODE = re.compile(r"\d{4}")
-_NUMBER = re.compile(r"(\d{1,3})([a-z]?)")
-_LETTER = re.compile(r"[a-z]")
-# Floor and door words people add after the number; an access address has none of them.
-_UNIT_WORDS = frozenset({"st", "th", "tv", "mf", "sal", "kl", "kld", "sth", "stv"})
 
 #: Columns of one address and one mapping row that an answer reads.
 ANSWER_ADDRESS_FIELDS = (
@@ -89,59 +88,6 @@ def _transformer(to_work: bool) -> Transformer:
         t = Transformer.from_crs(src, dst, always_xy=True)
         setattr(_local, key, t)
     return t
-
-
-class ParsedQuery(NamedTuple):
-    """A free-text address split into its parts, all folded (see :func:`parse_query`)."""
-
-    street: str
-    words: tuple[str, ...]
-    number: int | None
-    letter: int
-    postcode: str | None
-    town: str
-    last: str
-
-
-def parse_query(text: str, *, partial: bool = False) -> ParsedQuery:
-    """Split free text into street, house number, letter, postcode and town.
-
-    Forgiving about case, punctuation, ``æ/ae``, ``ø/oe``, ``å/aa``, ``10 A`` vs ``10A``, a missing
-    postcode or town, and a postcode written first. ``street`` and ``town`` are compact (folded, no
-    spaces), so "Strand Vejen" finds "Strandvejen". ``letter`` is 0 or 1-26 (a-z). ``last`` names the
-    field the last token went to; with ``partial`` (typing in progress) a short digit run after the
-    house number is a postcode prefix.
-    """
-    tokens = _ALPHA_DIGIT.sub(" ", fold(text)).split()
-    words: list[str] = []
-    town: list[str] = []
-    number: int | None = None
-    letter, postcode, last = 0, None, ""
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        is_last = i == len(tokens) - 1
-        m = _NUMBER.fullmatch(tok)
-        if postcode is None and _POSTCODE.fullmatch(tok):
-            postcode, last = tok, "postcode"
-        elif number is None and m and words:
-            number, last = int(m.group(1)), "number"
-            letter_text = m.group(2)
-            if not letter_text and i + 1 < len(tokens) and _LETTER.fullmatch(tokens[i + 1]):
-                letter_text = tokens[i + 1]
-                i += 1
-            if letter_text:
-                letter, last = ord(letter_text) - 96, "letter"
-        elif number is None and not (postcode is not None and words):
-            words.append(tok)
-            last = "street"
-        elif partial and is_last and postcode is None and tok.isdigit() and len(tok) < 4:
-            postcode, last = tok, "postcode"
-        elif tok not in _UNIT_WORDS and not tok.isdigit():
-            town.append(tok)
-            last = "town"
-        i += 1
-    return ParsedQuery("".join(words), tuple(words), number, letter, postcode, "".join(town), last)
 
 
 class Hit(NamedTuple):
@@ -185,35 +131,6 @@ def _factorize(*parts: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         offset += len(u)
     vocab, inverse = np.unique(np.concatenate(values).astype(str), return_inverse=True)
     return inverse[np.concatenate(codes)].astype(np.int32), vocab.astype(object)
-
-
-def _compact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A sorted vocabulary of compact folded names ("Strand Vejen" → "strandvejen") and, for each
-    value, its id in it (-1 for an empty name)."""
-    compact = np.array([fold(str(v)).replace(" ", "") for v in values], dtype=object)
-    vocab, inverse = np.unique(compact.astype(str), return_inverse=True)
-    ids = inverse.astype(np.int32)
-    ids[compact == ""] = -1
-    return vocab, ids
-
-
-def _house_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """House numbers "10A" as (10, 1), for each distinct value."""
-    nums = np.zeros(len(values), dtype=np.int16)
-    letters = np.zeros(len(values), dtype=np.int8)
-    for k, value in enumerate(values):
-        m = _NUMBER.fullmatch(str(value).strip().lower())
-        if m:
-            nums[k] = int(m.group(1))
-            letters[k] = ord(m.group(2)) - 96 if m.group(2) else 0
-    return nums, letters
-
-
-def _prefix_range(sorted_words: np.ndarray, prefix: str) -> tuple[int, int]:
-    """Positions [lo, hi) of the words starting with ``prefix`` in a sorted array."""
-    lo = int(np.searchsorted(sorted_words, prefix, side="left"))
-    hi = int(np.searchsorted(sorted_words, prefix + "\U0010ffff", side="left"))
-    return lo, hi
 
 
 @dataclass
@@ -300,9 +217,9 @@ class AddressIndex:
         sub, sub_values = _factorize(
             addresses["supplerendebynavn"], np.full(len(loose), "", dtype=object)
         )
-        streets, street_of = _compact(vej_values)
-        towns, town_of = _compact(np.concatenate([town_values, sub_values]))
-        nums, letters = _house_numbers(hus_values)
+        streets, street_of = compact_names(vej_values)
+        towns, town_of = compact_names(np.concatenate([town_values, sub_values]))
+        nums, letters = house_numbers(hus_values)
         postnrs = pd.to_numeric(pd.Series(post_values), errors="coerce").fillna(-1).to_numpy()
 
         street_id = street_of[vej]
@@ -420,7 +337,7 @@ class AddressIndex:
         return np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
 
     def _town_ids(self, town: str, *, fuzzy: bool) -> np.ndarray:
-        lo, hi = _prefix_range(self.towns, town)
+        lo, hi = prefix_range(self.towns, town)
         found = np.arange(lo, hi)
         if fuzzy and len(found) == 0:
             hits = process.extract(
@@ -479,7 +396,7 @@ class AddressIndex:
         A generator: the fuzzy tier (rapidfuzz over thousands of streets, ~0.4 ms) is only scored
         when no stricter tier found anything.
         """
-        lo, hi = _prefix_range(self.streets, q.street)
+        lo, hi = prefix_range(self.streets, q.street)
         if lo < hi and self.streets[lo] == q.street:
             yield ("exact", np.array([lo]), q)
             lo += 1
@@ -559,7 +476,7 @@ class AddressIndex:
         q = parse_query(text, partial=True)
         if not q.street:
             return []
-        lo, hi = _prefix_range(self.streets, q.street)
+        lo, hi = prefix_range(self.streets, q.street)
         candidates = np.arange(self.street_start[lo], self.street_start[hi])
         if q.number is None and q.postcode is None and not q.town:
             found = candidates[:limit]  # already in (street, number) order; exact street first
