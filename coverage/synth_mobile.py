@@ -41,6 +41,7 @@ from coverage.mobile.model import RasterLayer, model_rasters
 from coverage.mobile.sites import read_sites
 from coverage.mobile.synth import DEFAULT_OPERATORS, RURAL_SITE_DENSITY, draw_measurements
 from coverage.mobile.synth import generate_sites as lay_out_sites
+from coverage.parquetio import point_wkb
 from coverage.quarantine import Quarantine
 from coverage.sources import SourceManifest
 from coverage.synth_files import ManifestEntry, write_csv
@@ -398,7 +399,7 @@ def _record_batch(frame: pd.DataFrame, schema: pa.Schema) -> pa.RecordBatch:
     columns: list[pa.Array] = []
     for name in schema.names:
         if name == "geometry":
-            columns.append(wkb_points(frame["east"].to_numpy(), frame["north"].to_numpy()))
+            columns.append(point_wkb(frame["east"].to_numpy(), frame["north"].to_numpy()))
         elif name == "time":
             columns.append(pa.array(frame["time"], schema.field(name).type))
         elif pa.types.is_dictionary(schema.field(name).type):
@@ -407,20 +408,6 @@ def _record_batch(frame: pd.DataFrame, schema: pa.Schema) -> pa.RecordBatch:
         else:
             columns.append(pa.array(frame[name].to_numpy(), schema.field(name).type))
     return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
-def wkb_points(east: np.ndarray, north: np.ndarray) -> pa.Array:
-    """2D little-endian WKB points built as 21-byte records in numpy (no geometry objects)."""
-    n = len(east)
-    records = np.empty((n, 21), dtype="uint8")
-    records[:, 0] = 1  # little endian
-    records[:, 1:5] = np.array([1], dtype="<u4").view("uint8")  # type 1: Point
-    records[:, 5:13] = np.asarray(east, dtype="<f8").view("uint8").reshape(n, 8)
-    records[:, 13:21] = np.asarray(north, dtype="<f8").view("uint8").reshape(n, 8)
-    offsets = np.arange(0, 21 * (n + 1), 21, dtype="int32")
-    return pa.Array.from_buffers(
-        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(records)]
-    )
 
 
 def readme_lines(output: MobileOutput) -> Iterator[str]:
@@ -454,6 +441,5 @@ __all__ = [
     "generate_sites",
     "readme_lines",
     "synthesize_mobile",
-    "wkb_points",
     "write_measurements_chunked",
 ]

@@ -37,7 +37,6 @@ from coverage.synth_mobile import (
     MobileOptions,
     auto_density,
     generate_sites,
-    wkb_points,
 )
 
 EPOCH = "1780000000"  # 2026-05-28: a fixed generation date, so runs are byte-identical
@@ -175,13 +174,6 @@ def test_batches_quarantine_the_same_rows_with_the_same_row_numbers(tmp_path: Pa
     assert len(compact) == len(whole) == 3
     np.testing.assert_allclose(compact["east"], whole["east"])  # 4326 → 25832 per batch
     assert list(compact["device"].astype(str)) == ["a", "d", "h"]
-
-
-def test_wkb_points_are_what_shapely_reads():
-    east = np.array([602551.91, 500000.0, 700000.25])
-    north = np.array([6186812.07, 6100000.0, 6300000.5])
-    geoms = shapely.from_wkb(wkb_points(east, north).to_numpy(zero_copy_only=False))
-    assert shapely.equals(geoms, shapely.points(east, north)).all()
 
 
 def test_calibration_takes_a_seeded_subset_beyond_the_limit(generated: Path):
