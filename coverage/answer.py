@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-from coverage.assess import assess_many, assess_row
+from coverage.assess import ASSESSMENT_COLUMNS, assess_many, assess_row
 from coverage.columns import RowReader
 from coverage.errors import InvalidRequestError
 from coverage.lookup import NEAREST_DISTANCE, AddressIndex, PointInfo
@@ -29,26 +29,16 @@ from coverage.mobile_answer import MobileContext
 from coverage.release import Release
 from coverage.rules import load_rule_sets
 from coverage.types import FIXED_TECHNOLOGIES, WORK_CRS
-from coverage.zones import eligible_mask, underserved_zones
+from coverage.zones import ELIGIBLE_CLASSES, eligible_mask, underserved_zones
 
 log = logging.getLogger(__name__)
 
-ELIGIBLE_CLASSES = ("eligible", "eligible_blue", "eligible_if_zone")
-#: Assessment columns computed before any rule applies: equal under every rule set.
-_SAME_FOR_EVERY_RULE_SET = frozenset(
-    {
-        "address_id",
-        "kommunekode",
-        "best_down",
-        "best_up",
-        "best_tech",
-        "mobile_down",
-        "mobile_up",
-        "zone",
-        "zone_source",
-        "generated",
-    }
+#: Assessment columns that depend on the rule set; the others are computed before any rule applies
+#: and are equal under every rule set, so the assessments share them.
+_PER_RULE_SET = frozenset(
+    {"class", "reasons", "reason_da", "reason_en", "rule_set", "speed_outcome", "zone_outcome"}
 )
+_SAME_FOR_EVERY_RULE_SET = frozenset(ASSESSMENT_COLUMNS) - _PER_RULE_SET
 #: Assessment columns an answer reads (the first rule set's best_* name the best fixed offer).
 _POOL_FIELDS = (
     "class",

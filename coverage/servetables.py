@@ -11,28 +11,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from coverage.addresses import ADDRESS_COLUMNS as RELEASE_ADDRESS_COLUMNS
 from coverage.errors import ReleaseError
 from coverage.release import Release
 
 #: The address columns a service keeps (tiles, features, statistics and the answer read them); the
 #: release's source file and line columns and its point geometry are not read.
-ADDRESS_COLUMNS = [
-    "id",
-    "vejnavn",
-    "husnr",
-    "supplerendebynavn",
-    "postnr",
-    "postnrnavn",
-    "kommunekode",
-    "kommunenavn",
-    "zone",
-    "east",
-    "north",
-    "ddkn_m100",
-    "ddkn_km1",
-    "ddkn_km10",
-    "generated",
-]
+ADDRESS_COLUMNS = [c for c in RELEASE_ADDRESS_COLUMNS if c not in ("source_file", "source_line")]
 #: Mapping columns no lookup, tile, statistic or report reads (row numbers of the build's input).
 _MAPPING_UNUSED = frozenset({"row_id", "source_line"})
 #: Text columns with few distinct values, read as categories (codes plus each text once): a region's
