@@ -20,4 +20,27 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-__all__ = ["release_memory"]
+#: glibc's ``mallopt`` parameter for the mmap threshold (``M_MMAP_THRESHOLD`` in malloc.h).
+_M_MMAP_THRESHOLD = -3
+#: Blocks from this size up are always their own mapping in a long-running process.
+MMAP_THRESHOLD = 256 * 1024
+
+
+def tune_for_long_runs() -> None:
+    """Memory settings for a process that holds a release for hours (the service).
+
+    * Arrow allocates with the C allocator instead of its default mimalloc: with glibc's malloc,
+      trimmed after each load step, the service keeps ~50 MB less resident and peaks ~80 MB lower
+      while loading 850,000 addresses.
+    * glibc serves blocks of :data:`MMAP_THRESHOLD` and more from their own mappings, which go back
+      to the system when freed. By default glibc raises that threshold each time such a block is
+      freed (up to 32 MB), after which a request's temporary arrays come from the heap and stay
+      resident. Measured with 8 clients of mixed requests on the region release: 1,034 MB resident
+      under load with the default, 930 MB with the fixed threshold.
+    """
+    pa.set_memory_pool(pa.system_memory_pool())
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+__all__ = ["MMAP_THRESHOLD", "release_memory", "tune_for_long_runs"]

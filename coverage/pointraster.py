@@ -82,12 +82,13 @@ def municipality_raster(grid: Grid, geoms: np.ndarray) -> tuple[np.ndarray, np.n
     # grazing a cell corner is then never missed, whatever GDAL's line walk decides.
     mark_vertices(edge, shapely.get_coordinates(lines), grid.row0, grid.col0)
     border = np.flatnonzero((grow(edge, 1) | (claims > 1)).ravel())
-    raster = value.ravel() - 1
+    raster = value.ravel()
+    raster -= 1  # in place: the raster spans the whole region
     raster[border] = BORDER - np.arange(len(border), dtype=np.int32)
 
     # Candidates: the cells each polygon touches (all_touched, its vertices, grown by one cell).
-    number = np.full(raster.size, -1, dtype=np.int64)
-    number[border] = np.arange(len(border))
+    number = np.full(raster.size, -1, dtype=np.int32)
+    number[border] = np.arange(len(border), dtype=np.int32)
     candidates = np.zeros((len(border), words), dtype=np.uint64)
     for g, k in present:
         xmin, ymin, xmax, ymax = shapely.bounds(g)

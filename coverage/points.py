@@ -160,8 +160,12 @@ class PointIndex:
         north = addresses["north"].to_numpy(np.float64, na_value=np.nan)
         keep = np.flatnonzero(np.isfinite(east) & np.isfinite(north))
         muni_codes = munis["kommunekode"].astype(str).to_numpy()
-        address_codes = addresses["kommunekode"].astype("string").fillna("").to_numpy(dtype=object)
-        codes = np.unique(np.concatenate([muni_codes, address_codes[keep]]).astype(str))
+        # Municipality codes as small integer codes into their few distinct texts: no Python
+        # string per address (850,000 of them cost ~100 MB while the index is built).
+        kommune = pd.Categorical(addresses["kommunekode"].astype("string"))
+        present = np.unique(kommune.codes[keep])
+        present_codes = np.asarray(kommune.categories, dtype=str)[present[present >= 0]]
+        codes = np.unique(np.concatenate([muni_codes, present_codes]).astype(str))
         codes = codes[codes != ""]
         names = pd.Series(munis["kommunenavn"].astype(str).to_numpy(), index=muni_codes)
         from_addresses = addresses.drop_duplicates("kommunekode").set_index("kommunekode")
@@ -176,8 +180,10 @@ class PointIndex:
         flat, _ = grid.flat(rows.astype(np.int64), cols.astype(np.int64))
         order = keep[np.argsort(flat, kind="stable")]  # by cell, then release order
         flat = np.sort(flat, kind="stable")
-        counts = np.bincount(flat, minlength=grid.nrows * grid.ncols)
-        start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        counts = np.bincount(flat, minlength=grid.nrows * grid.ncols).astype(np.int32)
+        # int32 throughout: the cell arrays span the whole region raster (millions of cells).
+        start = np.zeros(len(counts) + 1, dtype=np.int32)
+        np.cumsum(counts, out=start[1:])
         occ_cells = np.flatnonzero(counts)
         occupied = np.full(len(counts), -1, dtype=np.int32)
         occupied[occ_cells] = np.arange(len(occ_cells), dtype=np.int32)
@@ -204,7 +210,7 @@ class PointIndex:
                 ).astype(np.int32),
             )
         served = np.bincount(cell, weights=down >= 100, minlength=n_occ)
-        ids = pa.array(addresses["id"].astype("string").to_numpy(dtype=object)[order], pa.string())
+        ids = pc.take(pa.array(addresses["id"], pa.string(), from_pandas=True), pa.array(order))
         return cls(
             grid=grid,
             municipality=raster,
@@ -219,7 +225,7 @@ class PointIndex:
             north=north[order],
             row=order.astype(np.int64),
             ids=ids,
-            address_kommune=positions(codes, address_codes[order].astype(str)),
+            address_kommune=_kommune_numbers(kommune, codes)[order],
             address_generated=generated,
             median_down=cell_medians(cell, down, n_occ),
             share_100=(served / counts[occ_cells]).astype(np.float32),
@@ -420,6 +426,13 @@ class PointIndex:
             )
             best_d2[p[better]] = low[better]
             best[p[better]] = cand[better]
+
+
+def _kommune_numbers(kommune: pd.Categorical, codes: np.ndarray) -> np.ndarray:
+    """Each address's position in the sorted ``codes`` (-1 for none), via its category."""
+    per_category = positions(codes, np.asarray(kommune.categories, dtype=str))
+    number = np.append(per_category, np.int32(-1))  # code -1 (missing) picks the last: -1
+    return number[kommune.codes].astype(np.int32)
 
 
 def _transformer(crs: str) -> Transformer:
