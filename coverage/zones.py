@@ -97,7 +97,7 @@ def underserved_zones(
     addresses = _in_work_crs(addresses)
     selected = _checked_mask(mask, len(addresses))
     _check_aligned(addresses, assessment)
-    x, y = _xy(addresses)
+    x, y = address_xy(addresses)
     selected &= np.isfinite(x) & np.isfinite(y)
     idx = np.flatnonzero(selected)
     if len(idx) == 0:
@@ -396,7 +396,7 @@ def grid_cell_stats(
         )
     addresses = _in_work_crs(addresses)
     _check_aligned(addresses, assessment)
-    x, y = _xy(addresses)
+    x, y = address_xy(addresses)
     idx = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
     if len(idx) == 0:
         return _empty(GRID_COLUMNS)
@@ -451,15 +451,23 @@ def grid_cell_stats(
 # Helpers
 
 
-def _in_work_crs(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    if frame.crs is not None and frame.crs != WORK_CRS:
+def _in_work_crs(frame: pd.DataFrame) -> pd.DataFrame:
+    if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None and frame.crs != WORK_CRS:
         return frame.to_crs(WORK_CRS)
     return frame
 
 
-def _xy(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    geoms = frame.geometry.to_numpy()
-    return shapely.get_x(geoms), shapely.get_y(geoms)
+def address_xy(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """EPSG:25832 coordinates of release-shaped addresses: the point geometry of a GeoDataFrame,
+    else the ``east`` / ``north`` columns (the service keeps no geometry objects for 850,000
+    addresses); NaN where the position is unknown."""
+    if isinstance(frame, gpd.GeoDataFrame):
+        geoms = frame.geometry.to_numpy()
+        return shapely.get_x(geoms), shapely.get_y(geoms)
+    return (
+        frame["east"].to_numpy(np.float64, na_value=np.nan),
+        frame["north"].to_numpy(np.float64, na_value=np.nan),
+    )
 
 
 def _checked_mask(mask: np.ndarray, n: int) -> np.ndarray:
@@ -501,6 +509,7 @@ __all__ = [
     "ELIGIBLE_CLASSES",
     "GRID_COLUMNS",
     "ZONE_COLUMNS",
+    "address_xy",
     "eligible_mask",
     "grid_cell_stats",
     "parse_speed_threshold",

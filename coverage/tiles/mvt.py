@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 #: MVT geometry types.
@@ -101,7 +102,8 @@ class Column:
 
     name: str
     codes: np.ndarray
-    uniques: list[Any]
+    uniques: list[Any] | pa.Array
+    """Distinct values; Arrow text when there are more than :data:`PRE_ENCODED_VALUES`."""
     framed: list[bytes] | None = None
 
     @classmethod
@@ -123,9 +125,13 @@ class Column:
             values = uniques.tolist()
         else:
             codes, uniques = pd.factorize(series.astype("string"), use_na_sentinel=True)
+            if len(uniques) > PRE_ENCODED_VALUES:
+                # Ids and display texts: one value per address. Kept as Arrow text (a buffer, not
+                # 850,000 Python strings, ~150 MB at region size); a tile takes the few it shows.
+                return cls(name, np.asarray(codes, dtype=np.int32), pa.array(uniques, pa.string()))
             # one conversion for all values: iterating an Arrow array costs ~1 µs per element
             values = np.asarray(uniques, dtype=object).tolist()
-        column = cls(name, np.asarray(codes, dtype=np.int32), values)
+        column = cls(name, _smallest(np.asarray(codes)), values)
         if len(values) <= PRE_ENCODED_VALUES:
             column.framed = [_field(0x22, value_message(v)) for v in values]
         return column
@@ -134,7 +140,21 @@ class Column:
         """The framed ``Value`` messages of the distinct values ``used`` (sorted codes)."""
         if self.framed is not None:
             return [self.framed[u] for u in used.tolist()]
-        return [_field(0x22, value_message(self.uniques[u])) for u in used.tolist()]
+        if isinstance(self.uniques, pa.Array):
+            values = self.uniques.take(pa.array(used, pa.int64())).to_pylist()
+        else:
+            values = [self.uniques[u] for u in used.tolist()]
+        return [_field(0x22, value_message(v)) for v in values]
+
+
+def _smallest(codes: np.ndarray) -> np.ndarray:
+    """Codes in the smallest signed integer type that holds them (-1 included): most properties
+    have a handful of values, and a region layer has 850,000 features per column."""
+    top = int(codes.max()) if len(codes) else 0
+    for dtype in (np.int8, np.int16):
+        if top <= np.iinfo(dtype).max:
+            return codes.astype(dtype)
+    return codes.astype(np.int32)
 
 
 @dataclass

@@ -20,7 +20,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from coverage.errors import InvalidRequestError, NotFoundError, RuleSetError
 from coverage.grid import cell_indices, cell_names
@@ -124,9 +123,10 @@ _FAMILIES = {
 class VectorTiler:
     """Vector tiles of one release's municipalities, zones, addresses and grid cells.
 
-    Built from release-shaped frames: ``addresses`` (EPSG:25832 points), ``assessments`` (one frame
-    per rule set id, row for row the addresses', as ``coverage.assess`` makes them), ``zones`` (one
-    zones layer per rule set id, ``coverage.zones``) and ``municipalities``. Per-rule-set work
+    Built from release-shaped frames: ``addresses`` (EPSG:25832 points, or ``east`` / ``north``
+    columns), ``assessments`` (one frame per rule set id, row for row the addresses', as
+    ``coverage.assess`` makes them), ``zones`` (one zones layer per rule set id,
+    ``coverage.zones``) and ``municipalities``. Per-rule-set work
     (address properties, cell aggregates, grid statistics, zones) is done on the first tile that
     needs it and kept; the tiler is safe to use from many threads.
     """
@@ -134,14 +134,16 @@ class VectorTiler:
     def __init__(
         self,
         municipalities: gpd.GeoDataFrame,
-        addresses: gpd.GeoDataFrame,
+        addresses: pd.DataFrame,
         assessments: Mapping[str, pd.DataFrame],
         zones: Mapping[str, gpd.GeoDataFrame],
         *,
         attribution: tuple[str, ...] = (),
         rule_key: Callable[[str], str] | None = None,
     ) -> None:
-        self.addresses = addresses.to_crs(WORK_CRS) if addresses.crs != WORK_CRS else addresses
+        # A GeoDataFrame in another CRS is reprojected; a plain frame has EPSG:25832 east / north.
+        reproject = isinstance(addresses, gpd.GeoDataFrame) and addresses.crs != WORK_CRS
+        self.addresses = addresses.to_crs(WORK_CRS) if reproject else addresses
         self.assessments = dict(assessments)
         self.zones = dict(zones)
         self.default_rules = list(self.assessments)[-1] if self.assessments else None
@@ -335,8 +337,9 @@ class VectorTiler:
 
     def _located(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Addresses with a position: their rows and EPSG:25832 coordinates."""
-        geoms = self.addresses.geometry.array
-        x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+        from coverage.zones import address_xy
+
+        x, y = address_xy(self.addresses)
         rows = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
         return rows, x[rows], y[rows]
 

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from coverage.errors import NotFoundError
+from coverage.memory import release_memory
 from coverage.tiles import LayerInfo, RasterTiler, TileSet, VectorTiler, check_tile, tilejson
 from service.dependencies import BaseUrl, RulesParam, Settings, State
 from service.errors import ERROR_RESPONSES
@@ -61,6 +62,7 @@ def _warm(tiles: TileSet) -> None:
         tiles.vector.warm()
     except Exception:  # a layer that cannot be built fails its own tiles later, loudly
         log.exception("tiles of release %s: warming failed", tiles.release_id)
+    release_memory()  # building the layers leaves freed pages behind; the service lives long
 
 
 def build_tiles(state: ServiceState) -> TileSet:
@@ -68,7 +70,7 @@ def build_tiles(state: ServiceState) -> TileSet:
     assert state.context.municipalities is not None
     vector = VectorTiler(
         state.context.municipalities,
-        state.index.addresses,
+        state.index.table,  # east / north: no geometry objects for 850,000 addresses
         state.context.assessments,
         state.context.zones,
         attribution=tuple(state.release.manifest.get("attribution", [])),
