@@ -149,8 +149,7 @@ class VectorTiler:
         self.default_rules = list(self.assessments)[-1] if self.assessments else None
         self._rule_key = rule_key or _rule_set_id
         self._rule_ids: dict[str, str | None] = {k: k for k in self.assessments}
-        self._lock = threading.Lock()
-        self._building: dict[tuple[str, ...], threading.Lock] = {}
+        self._build_lock = threading.RLock()  # re-entrant: a layer may build the base layer
         self._cache: dict[tuple[str, ...], FeatureLayer] = {}
         self._cache[("municipalities",)] = PolygonLayer.from_frame(
             municipalities[[*_MUNICIPALITY_FIELDS, municipalities.geometry.name]],
@@ -303,9 +302,10 @@ class VectorTiler:
     def _cached(self, key: tuple[str, ...], build: Callable[[], FeatureLayer]) -> FeatureLayer:
         found = self._cache.get(key)
         if found is None:
-            with self._lock:
-                lock = self._building.setdefault(key, threading.Lock())
-            with lock:  # one thread builds a layer; others wanting it wait, others go on
+            # One layer is built at a time: each build holds several region-size temporary
+            # arrays, and builds running side by side (every rule set asked for at once) stacked
+            # them to ~1.5 GB. Tiles of layers already built never wait.
+            with self._build_lock:
                 found = self._cache.get(key)
                 if found is None:
                     found = build()
