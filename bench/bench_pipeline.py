@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import shutil
@@ -153,8 +154,22 @@ def _requests(home: Path, n: int) -> dict[str, list[Any]]:
     }
 
 
+def _tile_paths(positions: list[tuple[float, float]], layers: list[tuple[str, str]]) -> list[str]:
+    """Tile URLs of every layer at z8-z16 around the asked positions (vector and raster)."""
+    paths = []
+    for k, (lon, lat) in enumerate(positions[:400]):
+        layer, suffix = layers[k % len(layers)]
+        z = 8 + k % 9
+        n = 1 << z
+        x = int((lon + 180.0) / 360.0 * n)
+        y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+        paths.append(f"/tiles/{layer}/{z}/{x}/{y}.{suffix}")
+    return paths
+
+
 def service_memory(home: Path, seconds: float, threads: int = 8) -> dict[str, Any]:
-    """Start ``netkort serve``, read its memory once loaded and under load, stop it."""
+    """Start ``netkort serve``, read its memory once loaded and under a mixed load (lookups by id
+    and position, autocomplete, vector and raster tiles of every layer, batch points), stop it."""
     import httpx
 
     port = _free_port()
@@ -182,6 +197,12 @@ def service_memory(home: Path, seconds: float, threads: int = 8) -> dict[str, An
         load_s = time.perf_counter() - started
         loaded = _status(server.pid)
         asked = _requests(home, 2000)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            layers = [
+                (la["id"], "png" if la["kind"] == "raster" else "mvt")
+                for la in client.get("/tiles").json()["layers"]
+            ]
+        tiles = _tile_paths(asked["positions"], layers)
         counts = {"requests": 0, "errors": 0}
         statuses: dict[int, int] = {}
         lock = threading.Lock()
@@ -193,21 +214,23 @@ def service_memory(home: Path, seconds: float, threads: int = 8) -> dict[str, An
                 while time.perf_counter() < stop:
                     pick = rng.random()
                     i = rng.randrange(len(asked["ids"]))
-                    if pick < 0.35:
+                    if pick < 0.30:
                         r = client.get("/api/lookup", params={"id": asked["ids"][i]})
-                    elif pick < 0.55:
+                    elif pick < 0.45:
                         lon, lat = asked["positions"][i]
                         r = client.get("/api/lookup", params={"lon": lon, "lat": lat})
-                    elif pick < 0.95:
+                    elif pick < 0.75:
                         r = client.get("/api/autocomplete", params={"q": asked["prefixes"][i]})
+                    elif pick < 0.95:
+                        r = client.get(tiles[rng.randrange(len(tiles))])
                     else:
                         batch = rng.sample(asked["positions"], 100)
                         r = client.post("/api/points", json={"points": batch})
                     with lock:
                         counts["requests"] += 1
                         statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                        # 404 is a fair answer to a position with no address within 50 m.
-                        counts["errors"] += r.status_code not in (200, 404)
+                        # 404: a position with no address within 50 m; 204: an empty tile.
+                        counts["errors"] += r.status_code not in (200, 204, 404)
 
         pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
         for t in pool:
