@@ -5,8 +5,9 @@ Each command group lives in its own module and registers itself on the shared ``
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -49,4 +50,22 @@ def main() -> None:
         app()
     except NetkortError as exc:
         err.print(f"netkort: error: {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _exit(2)
+    except SystemExit as done:
+        _exit(done.code)
+
+
+def _exit(code: str | int | None) -> NoReturn:
+    """Exit with ``code``; after a Dask LocalCluster ran in this process, without finalizers.
+
+    Once a LocalCluster has run here, the interpreter's shutdown sometimes aborts in native code
+    (``terminate called without an active exception``, exit -6) after all work is written: Arrow's
+    background threads racing static destructors (apache/arrow#34314). Everything the command
+    produced is flushed and closed by then, so the process leaves with its own code instead.
+    """
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if scale.cluster_ran():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(code)

@@ -39,7 +39,7 @@ from coverage.export import (
 from coverage.release import Release, ReleaseStore
 from coverage.rules import get_rule_set, resolve_rule_sets
 
-__all__ = ["app", "scale_app"]
+__all__ = ["app", "cluster_ran", "scale_app"]
 
 scale_app = typer.Typer(
     help="Heavy stages (assessment, zones, measurement aggregates) on the local or a Dask engine.",
@@ -259,6 +259,16 @@ def aggregate_command(
     )
 
 
+#: LocalClusters this process started (see :func:`cluster_ran`).
+_RAN: list[str] = []
+
+
+def cluster_ran() -> bool:
+    """Whether a command of this process started its own Dask LocalCluster
+    (``coverage.cli.main`` then exits without interpreter finalizers)."""
+    return bool(_RAN)
+
+
 @contextmanager
 def _engine(
     steps: RichSteps,
@@ -268,6 +278,8 @@ def _engine(
     partitions: int | None,
 ) -> Iterator[Engine]:
     """The engine, started under a progress step and closed when the block ends."""
+    if name == "dask" and scheduler is None:
+        _RAN.append(name)  # this process starts (and owns) a LocalCluster
     with ExitStack() as stack:
         with steps.step(f"Starting the {name} engine"):
             running = stack.enter_context(
