@@ -47,7 +47,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,22 +55,22 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
-from bench.common import REPO, Case, StageClock, compare, write_result
+from bench.common import HOST, REPO, Case, StageClock, compare, free_port, process_mb, write_result
 
-HOST = "127.0.0.1"
 SEED = 1082
 MAX_DURATION = 120.0
 CONNECTIONS = (1, 16)
 TARGETS = {"p50_ms": 2.0, "p99_ms": 10.0, "rps_16": 1500.0, "rss_mb": 1024.0}
 
 WRK_SCRIPT = """
--- Cycle through the request paths in NETKORT_WRK_PATHS; each thread starts at its own offset.
+-- The request paths in NETKORT_WRK_PATHS: cycled through, each thread from its own offset, or
+-- picked at random per request when NETKORT_WRK_ORDER is "random".
 local paths = {}
 for line in io.lines(os.getenv("NETKORT_WRK_PATHS")) do paths[#paths + 1] = line end
 local n = #paths
@@ -80,11 +79,14 @@ function setup(thread)
   threads = threads + 1
   thread:set("offset", threads)
 end
+local random = os.getenv("NETKORT_WRK_ORDER") == "random"
 local i = 0
 function init(args)
   i = ((offset or 1) - 1) * 7919
+  if random then math.randomseed(os.time() + i) end
 end
 function request()
+  if random then return wrk.format("GET", paths[math.random(n)]) end
   i = i + 1
   return wrk.format("GET", paths[(i % n) + 1])
 end
@@ -102,23 +104,6 @@ end
 
 
 # -- servers on loopback --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _status_kb(pid: int, key: str) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return float("nan")
 
 
 @dataclass
@@ -155,11 +140,11 @@ class Served:
 
     def rss_mb(self) -> float:
         """Resident memory now (``VmRSS``), MB."""
-        return _status_kb(self.process.pid, "VmRSS")
+        return process_mb(self.process.pid, "VmRSS")
 
     def peak_rss_mb(self) -> float:
         """Peak resident memory so far (``VmHWM``), MB."""
-        return _status_kb(self.process.pid, "VmHWM")
+        return process_mb(self.process.pid, "VmHWM")
 
     def cpu_seconds(self) -> float:
         """CPU time the server used so far (all threads), seconds."""
@@ -302,10 +287,18 @@ def percentiles(seconds: np.ndarray) -> dict[str, float]:
     }
 
 
-def run_wrk(port: int, paths: Sequence[str], duration: float, connections: int) -> dict[str, Any]:
-    """``wrk`` cycling through ``paths`` for ``duration`` seconds over ``connections`` connections
-    (as many threads as connections, at most the usable cores)."""
-    duration = min(max(duration, 1.0), MAX_DURATION)
+def run_wrk(
+    port: int,
+    paths: Sequence[str],
+    duration: float,
+    connections: int,
+    *,
+    order: Literal["cycle", "random"] = "cycle",
+    max_duration: float = MAX_DURATION,
+) -> dict[str, Any]:
+    """``wrk`` asking for ``paths`` (in turn, or at random) for ``duration`` seconds over
+    ``connections`` connections (as many threads as connections, at most the usable cores)."""
+    duration = min(max(duration, 1.0), max_duration)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = max(1, min(connections, cores or 1))
     folder = Path(tempfile.mkdtemp(prefix="netkort-wrk-"))
@@ -316,7 +309,7 @@ def run_wrk(port: int, paths: Sequence[str], duration: float, connections: int) 
             ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{int(duration)}s",
              "--timeout", "10s", "-s", str(folder / "cycle.lua"), f"http://{HOST}:{port}"],
             capture_output=True, text=True, timeout=duration + 60, check=True,
-            env={**os.environ, "NETKORT_WRK_PATHS": str(folder / "paths.txt")},
+            env={**os.environ, "NETKORT_WRK_PATHS": str(folder / "paths.txt"), "NETKORT_WRK_ORDER": order},
         )  # fmt: skip
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -31,7 +31,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,12 +42,20 @@ from typing import Any
 
 from bench.bench_analysis import SCRATCH, netkort
 from bench.bench_build import DEFAULT_SIZE, _prepare
-from bench.common import RESULTS_DIR, Case, machine, run_once, write_result
+from bench.common import (
+    HOST,
+    RESULTS_DIR,
+    Case,
+    free_port,
+    machine,
+    process_mb,
+    run_once,
+    write_result,
+)
 
 TARGET_WALL_S = 180.0
 TARGET_SERVICE_MB = 1024.0
 SEED = 1082
-HOST = "127.0.0.1"
 
 
 def run_sites(data: str, work: str) -> dict[str, Any]:
@@ -114,22 +121,6 @@ def _stages(data: Path, work: Path) -> list[Case]:
     ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _status(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM of a process, MB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key = line.split(":", 1)[0]
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(line.split()[1]) / 1024
-    return out
-
-
 def _requests(home: Path, n: int) -> dict[str, list[Any]]:
     """Lookups by id and position, autocomplete prefixes and point batches from the release."""
     import pandas as pd
@@ -172,7 +163,7 @@ def service_memory(home: Path, seconds: float, threads: int = 8) -> dict[str, An
     and position, autocomplete, vector and raster tiles of every layer, batch points), stop it."""
     import httpx
 
-    port = _free_port()
+    port = free_port()
     exe = Path(sys.executable).with_name("netkort")
     started = time.perf_counter()
     server = subprocess.Popen(
@@ -195,7 +186,7 @@ def service_memory(home: Path, seconds: float, threads: int = 8) -> dict[str, An
                     raise SystemExit("netkort serve did not come up within 300 s")
                 time.sleep(0.5)
         load_s = time.perf_counter() - started
-        loaded = _status(server.pid)
+        loaded = {k: process_mb(server.pid, k) for k in ("VmRSS", "VmHWM")}
         asked = _requests(home, 2000)
         with httpx.Client(base_url=base, timeout=30) as client:
             layers = [
@@ -237,9 +228,9 @@ def service_memory(home: Path, seconds: float, threads: int = 8) -> dict[str, An
             t.start()
         samples = []
         while any(t.is_alive() for t in pool):
-            samples.append(_status(server.pid)["VmRSS"])
+            samples.append(process_mb(server.pid, "VmRSS"))
             time.sleep(0.5)
-        final = _status(server.pid)
+        final = {k: process_mb(server.pid, k) for k in ("VmRSS", "VmHWM")}
     finally:
         server.send_signal(signal.SIGINT)
         try:

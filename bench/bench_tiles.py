@@ -60,7 +60,6 @@ import pandas as pd
 from bench.bench_analysis import SCRATCH, netkort
 from bench.bench_build import DEFAULT_SIZE, SEED, _prepare
 from bench.bench_http import (
-    HOST,
     Served,
     get,
     percentiles,
@@ -69,7 +68,7 @@ from bench.bench_http import (
     start_netkort,
     uvicorn_argv,
 )
-from bench.common import Case, StageClock, compare, write_result
+from bench.common import HOST, Case, StageClock, compare, write_result
 from bench.peers_tiles import (
     load_postgis,
     postgis_available,

@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import resource
+import socket
 import statistics
 import subprocess
 import sys
@@ -73,6 +74,29 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+#: The only host a benchmark contacts.
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def process_mb(pid: int, key: str = "VmRSS") -> float:
+    """A memory figure of another process from ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``), MB;
+    NaN once the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return float("nan")
 
 
 def run_once(case: Case) -> dict[str, Any]:

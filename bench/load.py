@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,54 +46,12 @@ from urllib.parse import quote, urlsplit
 import httpx
 import numpy as np
 
-from bench.common import machine, write_result
+from bench.bench_http import run_wrk
+from bench.common import HOST, free_port, machine, process_mb, write_result
 
-HOST = "127.0.0.1"
 MAX_DURATION = 600.0
 MIX = {"lookup": 0.5, "autocomplete": 0.3, "tiles": 0.2}
-WRK_SCRIPT = """
-local paths = {}
-for line in io.lines(os.getenv("NETKORT_LOAD_PATHS")) do paths[#paths + 1] = line end
-local n = #paths
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-end
-function init(args)
-  math.randomseed(os.time() + (id or 0) * 7919)
-end
-function request()
-  return wrk.format("GET", paths[math.random(n)])
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'NETKORT {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, '
-    .. '"status": %d, "timeout": %d, "p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, '
-    .. '"max_ms": %.3f, "mean_ms": %.3f}\\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency.max / 1000, latency.mean / 1000))
-end
-"""
-
-
 # -- the server -----------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process, MB (``VmRSS``)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return math.nan
 
 
 def ensure_release(home: Path | None) -> Path:
@@ -120,7 +76,7 @@ class Server:
     """uvicorn with the app factory, on loopback, in its own process group."""
 
     def __init__(self, home: Path, reports: Path) -> None:
-        self.base = f"http://{HOST}:{_free_port()}"
+        self.base = f"http://{HOST}:{free_port()}"
         env = {
             **os.environ,
             "NETKORT_HOME": str(home),
@@ -251,35 +207,6 @@ def _unambiguous(index: Any, text: str, address_id: str) -> bool:
 # -- the drivers ----------------------------------------------------------------------------------
 
 
-def run_wrk(base: str, paths: list[str], duration: float, connections: int) -> dict[str, Any]:
-    """wrk with a Lua script that picks a random path per request and prints JSON at the end."""
-    folder = Path(tempfile.mkdtemp(prefix="netkort-load-"))
-    try:
-        (folder / "paths.txt").write_text("\n".join(paths) + "\n", encoding="utf-8")
-        (folder / "mix.lua").write_text(WRK_SCRIPT, encoding="utf-8")
-        threads = max(1, min(connections, os.cpu_count() or 1))
-        out = subprocess.run(
-            ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{int(duration)}s",
-             "--timeout", "10s", "--latency", "-s", str(folder / "mix.lua"), base],
-            capture_output=True, text=True, timeout=duration + 60, check=True,
-            env={**os.environ, "NETKORT_LOAD_PATHS": str(folder / "paths.txt")},
-        )  # fmt: skip
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    line = next(x for x in out.stdout.splitlines() if x.startswith("NETKORT "))
-    raw = json.loads(line.removeprefix("NETKORT "))
-    seconds = raw["duration_us"] / 1e6
-    errors = {k: raw[k] for k in ("connect", "read", "write", "status", "timeout") if raw[k]}
-    return {
-        "requests": raw["requests"],
-        "seconds": round(seconds, 2),
-        "rps": round(raw["requests"] / seconds, 1),
-        "latency_ms": {k: round(raw[f"{k}_ms"], 2) for k in ("p50", "p90", "p99", "max", "mean")},
-        "errors": sum(errors.values()),
-        "errors_by_kind": errors,
-    }
-
-
 async def _httpx_run(
     base: str, paths: list[str], duration: float, connections: int, max_requests: int
 ) -> dict[str, Any]:
@@ -368,23 +295,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # Warm-up: caches and lazily built tiles fill before the memory baseline is taken.
         warm = min(args.warmup, duration)
         asyncio.run(_httpx_run(server.base, paths, warm, connections, args.max_requests))
-        rss_start = rss_mb(server.process.pid)
+        rss_start = process_mb(server.process.pid)
 
         def sample() -> None:
             while not stop.wait(1.0):
-                samples.append(rss_mb(server.process.pid))
+                samples.append(process_mb(server.process.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         if tool == "wrk":
-            result = run_wrk(server.base, paths, duration, connections)
+            result = run_wrk(
+                urlsplit(server.base).port or 0, paths, duration, connections, order="random"
+            )
         else:
             result = asyncio.run(
                 _httpx_run(server.base, paths, duration, connections, args.max_requests)
             )
         stop.set()
         sampler.join(timeout=5)
-        rss_end = rss_mb(server.process.pid)
+        rss_end = process_mb(server.process.pid)
         health = httpx.get(f"{server.base}/healthz", timeout=10, trust_env=False).json()
     finally:
         stop.set()

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.bench_http import free_port
+from bench.common import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
