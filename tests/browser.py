@@ -22,6 +22,9 @@ from __future__ import annotations
 import io
 import os
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +33,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import uvicorn
+
+from service.main import create_app
+from service.settings import ServiceSettings
 
 CHROMIUM = Path(os.environ.get("NETKORT_CHROMIUM", "/usr/bin/chromium"))
 
@@ -174,6 +181,28 @@ def drawn_pixels(png: bytes, background: tuple[int, int, int] | None = None) -> 
     return int((np.abs(pixels - ref).sum(axis=2) > 24).sum())
 
 
+@contextmanager
+def serve(settings: ServiceSettings) -> Iterator[str]:
+    """The app on a free loopback port in a background thread; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
 __all__ = [
     "ARTIFACTS",
     "CHROMIUM",
@@ -185,4 +214,5 @@ __all__ = [
     "is_local",
     "require_chromium",
     "screenshot",
+    "serve",
 ]

@@ -24,8 +24,7 @@ from coverage.settings import Settings
 from coverage.sources import SourceFile, load_manifest
 from service.routes.pages import strings
 from service.settings import ServiceSettings
-from tests.browser import chromium, guarded_page, screenshot
-from tests.test_pages_browser import serve
+from tests.browser import chromium, guarded_page, screenshot, serve
 
 SAMSOE = "0741"
 RULES = "2024-2025"

@@ -12,12 +12,9 @@ import csv
 import io
 import json
 import re
-import socket
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,41 +22,16 @@ import httpx
 import numpy as np
 import pyogrio
 import pytest
-import uvicorn
 from PIL import Image
 
-from service.main import create_app
 from service.routes.pages import strings
 from service.settings import ServiceSettings
-from tests.browser import chromium, drawn_pixels, guarded_page, screenshot
+from tests.browser import chromium, drawn_pixels, guarded_page, screenshot, serve
 
 SAMSOE = "0741"
 MAP_BACKGROUND = (0xDF, 0xE8, 0xEF)  # .map background in netkort.css
 BOUNDARY = (0x33, 0x33, 0x33)  # maps.style.BOUNDARY_COLOUR
 DA, EN = strings()["da"], strings()["en"]
-
-
-@contextmanager
-def serve(settings: ServiceSettings) -> Iterator[str]:
-    """The app on a free loopback port in a background thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import socket
 import sqlite3
 import threading
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +20,6 @@ import httpx
 import pyogrio
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from fastapi.testclient import TestClient
 
 from coverage.errors import ConfigError, NotFoundError
@@ -552,32 +547,10 @@ def test_the_report_form_page(client):
 # -- the form in a real browser -------------------------------------------------------------------
 
 
-@contextmanager
-def serve(settings: ServiceSettings) -> Iterator[str]:
-    """The app on a free loopback port in a background thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-
-
 def test_the_form_in_a_browser_validates_posts_and_speaks_both_languages(
     bundle_settings, bundle_release, tmp_path
 ):
-    from tests.browser import chromium, guarded_page, screenshot
+    from tests.browser import chromium, guarded_page, screenshot, serve
 
     settings = ServiceSettings(
         data=bundle_settings.data, home=bundle_settings.home, reload_interval=3600,
