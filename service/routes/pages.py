@@ -217,6 +217,13 @@ def planner(request: Request, lang: Annotated[Language, _LANG] = "da") -> HTMLRe
     return render("planner.html", page_config(request, "planner"), lang)
 
 
+@router.get("/report", response_class=HTMLResponse)
+def report(request: Request, lang: Annotated[Language, _LANG] = "da") -> HTMLResponse:
+    """The "report an error" form; its script reads the address id from the URL (``/report?id=``)
+    and posts to ``/api/reports``."""
+    return render("report.html", page_config(request, "report"), lang)
+
+
 @router.get("/planner/print", response_class=HTMLResponse)
 def planner_print(
     request: Request,

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -59,10 +59,6 @@ from service.settings import ServiceSettings
 
 log = logging.getLogger("netkort.service")
 
-_HERE = Path(__file__).resolve().parent.parent
-#: The form page and its script: fixed files, never a path taken from a request.
-PAGE = _HERE / "templates" / "report.html"
-SCRIPT = _HERE / "static" / "app" / "report.js"
 _RETRY_OPEN = 5.0  # seconds between attempts to open a database that was unreachable
 
 
@@ -319,18 +315,6 @@ def change_status(
     """Move a report to new, under_review, accepted or rejected (with a reason)."""
     with _answering():
         return store.set_status(report_id, change.status, change.reason, change.reviewer)
-
-
-@router.get("/report", response_class=HTMLResponse, include_in_schema=False)
-def report_page() -> HTMLResponse:
-    """The report form; the page reads the address id from its own URL (``/report?id=``)."""
-    return HTMLResponse(PAGE.read_text(encoding="utf-8"))
-
-
-@router.get("/static/app/report.js", include_in_schema=False)
-def report_script() -> FileResponse:
-    """The form's script (served here too, so the page works whether or not /static is mounted)."""
-    return FileResponse(SCRIPT, media_type="text/javascript; charset=utf-8")
 
 
 # -- the lookup's hook --------------------------------------------------------------------------

@@ -10,124 +10,20 @@
 (function () {
   "use strict";
 
-  const STORE_KEY = "netkort.lang";
+  const N = window.Netkort;
   const MAX_SPEED = 10000;
   const MAX_TEXT = 2000;
-  const TEXTS = {
-    da: {
-      skip: "Gå til indholdet", nav_citizen: "Tjek dit net", nav_planner: "Planlægning",
-      lang_toggle: "English", title: "Rapportér en fejl",
-      intro: "Er oplysningerne om din adresse forkerte? Fortæl os det, så kommunen kan få dem rettet hos operatørerne.",
-      address_heading: "Adresse", address_loading: "Henter adressen …",
-      address_missing: "Der er ikke valgt en adresse.", address_find: "Find adressen først",
-      address_unknown: "Adressen findes ikke i de aktuelle data.",
-      listed: "Kortlægningen siger: bedste fastnet {fixed}, mobil {mobile}.",
-      errors_heading: "Ret venligst følgende",
-      kind_legend: "Hvad er forkert?",
-      kind_fixed: "Hastigheden på fastnet (fiber, kabel-tv, DSL, trådløst)",
-      kind_mobile: "Mobildækningen", kind_address: "Selve adressen",
-      fixed_legend: "Fastnet", technology: "Teknologi", choose: "Vælg …",
-      tech_fiber: "Fiber", tech_coax: "Kabel-tv (coax)", tech_xdsl: "DSL (kobber)", tech_fwa: "Fast trådløst (FWA)",
-      mobile_legend: "Mobil", operator: "Mobilselskab (valgfrit)",
-      claimed_legend: "Hvad kan du faktisk få?", claimed_down: "Download (Mbit/s, 0 = intet)",
-      claimed_up: "Upload (Mbit/s, valgfrit)",
-      address_legend: "Adressen", address_problem: "Hvad er galt med adressen?",
-      problem_does_not_exist: "Adressen findes ikke", problem_wrong_position: "Forkert placering på kortet",
-      problem_wrong_text: "Forkert vejnavn, husnummer eller postnummer",
-      problem_missing_from_mapping: "Mangler i bredbåndskortlægningen", problem_other: "Andet (beskriv nedenfor)",
-      claimed_text: "Den rigtige adresse (valgfrit)",
-      speedtest_legend: "Hastighedstest (valgfrit)",
-      speedtest_note: "Har du målt hastigheden, så skriv resultatet og hvornår du målte.",
-      speedtest_down: "Målt download (Mbit/s)", speedtest_up: "Målt upload (Mbit/s)",
-      speedtest_at: "Tidspunkt for målingen", speedtest_device: "Udstyr (f.eks. bærbar, kabel)",
-      message: "Beskrivelse (højst 2.000 tegn)",
-      contact_legend: "Kontakt (valgfrit)",
-      contact_note: "Kun kommunens planlæggere ser dine kontaktoplysninger. De bliver aldrig offentliggjort eller sendt videre.",
-      contact_name: "Navn", contact_email: "E-mail", contact_phone: "Telefon",
-      reporter: "Jeg er", reporter_citizen: "Borger", reporter_municipality: "Medarbejder i en kommune",
-      form_note: "Felter markeret som valgfrie kan springes over.", submit: "Send rapporten",
-      sending: "Sender …", receipt_heading: "Tak for din rapport", receipt_id: "Rapportens nummer:",
-      receipt_back: "Tilbage til adressen",
-      receipt_text: "Din rapport er modtaget og bliver behandlet af kommunen.",
-      err_required: "Skal udfyldes.", err_choose: "Vælg en mulighed.",
-      err_number: "Skriv et tal mellem 0 og 10.000 Mbit/s.",
-      err_future: "Tidspunktet ligger i fremtiden.", err_before_2000: "Tidspunktet skal være efter år 2000.", err_test_time: "Skriv hvornår testen blev taget.",
-      err_test_result: "Skriv hvad testen målte.", err_too_long: "Højst {n} tegn.",
-      err_email: "Det ligner ikke en e-mailadresse.", err_pattern: "Feltet indeholder tegn, der ikke er tilladt.", err_other: "Beskriv problemet, når du vælger 'Andet'.",
-      err_rate: "Du har sendt mange rapporter. Prøv igen om {s} sekunder.",
-      err_server: "Rapporten kunne ikke sendes: {detail}", err_network: "Ingen forbindelse til netkort. Prøv igen.",
-      not_offered: "ikke udbudt", unknown: "ukendt",
-    },
-    en: {
-      skip: "Skip to content", nav_citizen: "Check your connection", nav_planner: "Planning",
-      lang_toggle: "Dansk", title: "Report an error",
-      intro: "Is the information about your address wrong? Tell us, so the municipality can have the operators correct it.",
-      address_heading: "Address", address_loading: "Fetching the address …",
-      address_missing: "No address is chosen.", address_find: "Find the address first",
-      address_unknown: "The address is not in the current data.",
-      listed: "The mapping says: best fixed {fixed}, mobile {mobile}.",
-      errors_heading: "Please correct the following",
-      kind_legend: "What is wrong?",
-      kind_fixed: "The fixed-line speed (fibre, cable TV, DSL, fixed wireless)",
-      kind_mobile: "Mobile coverage", kind_address: "The address itself",
-      fixed_legend: "Fixed line", technology: "Technology", choose: "Choose …",
-      tech_fiber: "Fibre", tech_coax: "Cable TV (coax)", tech_xdsl: "DSL (copper)", tech_fwa: "Fixed wireless (FWA)",
-      mobile_legend: "Mobile", operator: "Mobile operator (optional)",
-      claimed_legend: "What can you actually get?", claimed_down: "Download (Mbit/s, 0 = nothing)",
-      claimed_up: "Upload (Mbit/s, optional)",
-      address_legend: "The address", address_problem: "What is wrong with the address?",
-      problem_does_not_exist: "The address does not exist", problem_wrong_position: "Wrong position on the map",
-      problem_wrong_text: "Wrong street name, house number or postcode",
-      problem_missing_from_mapping: "Missing from the broadband mapping", problem_other: "Other (describe below)",
-      claimed_text: "The correct address (optional)",
-      speedtest_legend: "Speed test (optional)",
-      speedtest_note: "If you measured the speed, enter the result and when you measured.",
-      speedtest_down: "Measured download (Mbit/s)", speedtest_up: "Measured upload (Mbit/s)",
-      speedtest_at: "When the test was taken", speedtest_device: "Device (e.g. laptop, cable)",
-      message: "Description (at most 2,000 characters)",
-      contact_legend: "Contact (optional)",
-      contact_note: "Only the municipality's planners see your contact details. They are never published or passed on.",
-      contact_name: "Name", contact_email: "E-mail", contact_phone: "Phone",
-      reporter: "I am", reporter_citizen: "A citizen", reporter_municipality: "Municipal staff",
-      form_note: "Fields marked optional can be skipped.", submit: "Send the report",
-      sending: "Sending …", receipt_heading: "Thank you for your report", receipt_id: "Report number:",
-      receipt_back: "Back to the address",
-      receipt_text: "Your report was received and will be reviewed by the municipality.",
-      err_required: "Required.", err_choose: "Choose an option.",
-      err_number: "Enter a number between 0 and 10,000 Mbit/s.",
-      err_future: "The time is in the future.", err_before_2000: "The time must be after the year 2000.", err_test_time: "Enter when the test was taken.",
-      err_test_result: "Enter what the test measured.", err_too_long: "At most {n} characters.",
-      err_email: "This does not look like an e-mail address.", err_pattern: "The field contains characters that are not allowed.", err_other: "Describe the problem when you choose 'Other'.",
-      err_rate: "You have sent many reports. Try again in {s} seconds.",
-      err_server: "The report could not be sent: {detail}", err_network: "No connection to netkort. Try again.",
-      not_offered: "not offered", unknown: "unknown",
-    },
-  };
 
-  function initialLanguage() {
-    const asked = new URLSearchParams(window.location.search).get("lang");
-    let stored = null;
-    try { stored = window.localStorage.getItem(STORE_KEY); } catch (err) { /* storage disabled */ }
-    for (const candidate of [asked, stored]) if (candidate in TEXTS) return candidate;
-    return "da";
-  }
-
-  let lang = initialLanguage();
   let lookup = null; // the /api/lookup answer for the address
   const errors = new Map(); // field id → message
 
-  function t(key, vars) {
-    let text = TEXTS[lang][key] || TEXTS.da[key] || key;
-    for (const [name, value] of Object.entries(vars || {})) text = text.split(`{${name}}`).join(String(value));
-    return text;
-  }
+  /** The form's texts are the ``report_*`` keys of the shared strings (i18n.json). */
+  const t = (key, vars) => N.t(`report_${key}`, vars);
 
   const $ = (id) => document.getElementById(id);
 
-  function applyLanguage() {
-    document.documentElement.lang = lang;
-    document.querySelectorAll("[data-t]").forEach((node) => { node.textContent = t(node.dataset.t); });
-    $("lang-toggle").setAttribute("lang", lang === "da" ? "en" : "da");
+  /** What this script wrote itself, again in the current language (common.js does the rest). */
+  function relabel() {
     document.title = `${t("title")} – netkort`;
     showAddress();
     showErrors(false);
@@ -137,8 +33,7 @@
   function speed(down, up) {
     if (down === null || down === undefined) return t("unknown");
     if (down === 0) return t("not_offered");
-    const fmt = new Intl.NumberFormat(lang === "da" ? "da-DK" : "en-GB", { maximumFractionDigits: 1 });
-    return `${fmt.format(down)}/${up === null || up === undefined ? "–" : fmt.format(up)} Mbit/s`;
+    return `${N.formatNumber(down, 1)}/${N.formatNumber(up, 1)} Mbit/s`;
   }
 
   function showAddress() {
@@ -298,7 +193,7 @@
         $("report-form").hidden = true;
         $("error-summary").hidden = true;
         $("receipt-id").textContent = answer.id;
-        $("receipt-text").textContent = lang === "da" ? answer.message_da : answer.message_en;
+        $("receipt-text").textContent = N.lang === "da" ? answer.message_da : answer.message_en;
         $("receipt").hidden = false;
         $("receipt").focus();
         return;
@@ -339,13 +234,9 @@
     document.querySelectorAll('input[name="kind"]').forEach((r) => r.addEventListener("change", showKind));
     $("message").addEventListener("input", countMessage);
     $("report-form").addEventListener("submit", submit);
-    $("lang-toggle").addEventListener("click", () => {
-      lang = lang === "da" ? "en" : "da";
-      try { window.localStorage.setItem(STORE_KEY, lang); } catch (err) { /* not remembered */ }
-      applyLanguage();
-    });
+    document.addEventListener("netkort:language", relabel);
     showKind();
-    applyLanguage();
+    relabel();
     if (id) {
       loadAddress(id);
     } else {
