@@ -89,6 +89,9 @@ class ServiceState:
         context = LookupContext.from_release(
             release, index.table, index.availability, assessments=assessments
         )
+        # Mapping rows are joined to their addresses by now (index.avail_row, the assessments):
+        # their address ids (35 MB of text at 850,000 rows) are not read again.
+        index.availability = index.availability.drop(columns="address_id")
         munis = context.municipalities
         assert munis is not None
         features: dict[str, dict[str, FeatureSource]] = {
@@ -185,10 +188,9 @@ def _eligible(addresses: pd.DataFrame, assessment: pd.DataFrame) -> gpd.GeoDataF
         rows = addresses.loc[mask]
         geometry = shapely.points(rows["east"].to_numpy(float), rows["north"].to_numpy(float))
         crs = WORK_CRS
+    # Class, reasons and rule set stay categories: the features repeat a few dozen texts, and
+    # GeoJSON output reads them as their plain values.
     extra = assessment.loc[mask, cols].reset_index(drop=True)
-    for c in extra.columns:  # categories were for memory; features want plain values
-        if isinstance(extra[c].dtype, pd.CategoricalDtype):
-            extra[c] = extra[c].astype(str)
     return gpd.GeoDataFrame(pd.concat([frame, extra], axis=1), geometry=geometry, crs=crs)
 
 
