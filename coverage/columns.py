@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,9 @@ _MANY = 30_000
 def _texts(series: pd.Series) -> Getter:
     """Codes into the distinct values, with None for missing (code -1 indexes the last item)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        codes = series.cat.codes.to_numpy()
+        # The categorical's own codes (a read-only view); ``series.cat.codes`` is a copy, and the
+        # service reads a dozen such columns of 850,000 rows per rule set (~35 MB of copies).
+        codes = cast(pd.Categorical, series.array).codes
         values: list[Any] = [str(v) for v in series.cat.categories]
     else:
         raw, uniques = pd.factorize(series, use_na_sentinel=True)
