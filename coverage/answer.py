@@ -24,6 +24,7 @@ import shapely
 from coverage.assess import ASSESSMENT_COLUMNS, assess_many, assess_row
 from coverage.columns import RowReader
 from coverage.errors import InvalidRequestError
+from coverage.grid import Cell
 from coverage.lookup import NEAREST_DISTANCE, AddressIndex, PointInfo
 from coverage.mobile_answer import MobileContext
 from coverage.release import Release
@@ -298,7 +299,11 @@ def lookup_answer(
         "lat": round(lonlat[1], 7) if lonlat else None,
         "east": None if east != east else round(east, 3),
         "north": None if north != north else round(north, 3),
-        "ddkn_m100": _text(row["ddkn_m100"]) if row is not None else None,
+        # Derived from the position, as the build derives the column (the service does not hold
+        # 850,000 cell names: 20 MB at region size).
+        "ddkn_m100": Cell(100, int(north // 100), int(east // 100)).name
+        if row is not None and east == east and north == north
+        else None,
         "position_known": lonlat is not None,
         "in_register": row is not None,
         "generated": bool(row is not None and row["generated"]),

@@ -65,7 +65,6 @@ ANSWER_ADDRESS_FIELDS = (
     "kommunekode",
     "kommunenavn",
     "zone",
-    "ddkn_m100",
     "generated",
 )
 ANSWER_MAPPING_FIELDS = (

@@ -16,8 +16,11 @@ from coverage.errors import ReleaseError
 from coverage.release import Release
 
 #: The address columns a service keeps (tiles, features, statistics and the answer read them); the
-#: release's source file and line columns and its point geometry are not read.
-ADDRESS_COLUMNS = [c for c in RELEASE_ADDRESS_COLUMNS if c not in ("source_file", "source_line")]
+#: release's source file and line columns, its point geometry and the 100 m cell names (derived from
+#: east / north when an answer shows one: 20 MB of text at region size) are not read.
+ADDRESS_COLUMNS = [
+    c for c in RELEASE_ADDRESS_COLUMNS if c not in ("source_file", "source_line", "ddkn_m100")
+]
 #: Mapping columns no lookup, tile, statistic or report reads (row numbers of the build's input).
 _MAPPING_UNUSED = frozenset({"row_id", "source_line"})
 #: Text columns with few distinct values, read as categories (codes plus each text once): a region's

@@ -261,10 +261,19 @@ def test_bundle_strandvejen_52_answer(bundle):
     )
 
 
+def test_bundle_answer_names_the_register_100_m_cell(bundle, bundle_release):
+    # The service derives the cell from the position instead of holding the column.
+    index, context = bundle
+    table = pd.read_parquet(bundle_release.table_path("addresses"), columns=["id", "ddkn_m100"])
+    for row in table.sample(300, random_state=1).itertuples():
+        assert lookup(index, context, id=row.id)["address"]["ddkn_m100"] == row.ddkn_m100
+
+
 def test_bundle_unmatched_row_answers_without_position(bundle):
     index, context = bundle
     answer = lookup(index, context, q="Bryggerbakken 5, 8305")
     assert answer["address"]["position_known"] is False
+    assert answer["address"]["ddkn_m100"] is None
     assert answer["address"]["lon"] is None and answer["address"]["kommunekode"] == "0741"
     assert answer["fixed"]["best"]["technology"] == "fiber"
     assert answer["pool"]["2024-2025"]["class"] == "not_eligible"
