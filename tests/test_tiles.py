@@ -1,4 +1,5 @@
-"""Vector and raster tiles: decoded MVT contents on Samsø, PNG colours, TileJSON, ETag/304, errors.
+"""Vector and raster tiles: decoded MVT contents on Samsø, PNG colours, TileJSON, ETag/304, errors;
+layers that share their parts across rule sets and zooms draw the bytes of layers built plainly.
 
 The release is the real bundle's, copied into a temporary home together with two COGs written here
 with rasterio (one drawn with the mobile RSRP colour map, one with a colour map written out in the
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import geopandas as gpd
 import mapbox_vector_tile
+import morecantile
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import rasterio
 import shapely
@@ -25,10 +28,25 @@ from pyproj import Transformer
 from rasterio.io import MemoryFile
 
 from coverage.errors import NotFoundError, SourceError
-from coverage.tiles import TMS, ColourScale, TileSet, colour_scale
-from coverage.tiles.cutting import EXTENT, PointLayer, PolygonLayer
-from coverage.tiles.mvt import PropertyTable, polygon_commands
+from coverage.grid import CELL_PREFIX
+from coverage.tiles import TMS, ColourScale, LayerInfo, TileSet, colour_scale
+from coverage.tiles.cutting import EXTENT, SIMPLIFY_UNITS, PointLayer, PolygonLayer, unit
+from coverage.tiles.mvt import (
+    PropertyTable,
+    framed_texts,
+    polygon_commands,
+    value_message,
+    varints,
+)
 from coverage.tiles.raster import ColourBand
+from coverage.tiles.vector import (
+    ADDRESS_CELLS,
+    ADDRESS_POINT_ZOOM,
+    CLASS_PRIORITY,
+    GRID_KM1_ZOOM,
+    VectorTiler,
+)
+from coverage.zones import grid_cell_stats
 from service.main import create_app
 from service.routes.tiles import get_tiles
 from service.settings import ServiceSettings
@@ -45,6 +63,8 @@ MAX_AGE = 123
 TO_MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
 TO_LONLAT = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
 FROM_UTM = Transformer.from_crs("EPSG:25832", "EPSG:4326", always_xy=True)
+FROM_UTM_TO_MERCATOR = Transformer.from_crs("EPSG:25832", "EPSG:3857", always_xy=True)
+SPEEDS = ("best_down", "best_up", "mobile_down")
 
 # The test raster: 50 m pixels over Samsø. West of column 200 the signal is -115 dBm (RSRP band
 # "cell edge"), east of it -85 dBm ("good"); the southernmost 100 rows are no data.
@@ -666,3 +686,317 @@ def test_polygons_that_collapse_on_the_grid_are_dropped_not_encoded_broken():
     )
     assert keep.tolist() == [False, True, True]
     assert lengths.tolist() == [11, 11]  # 4 points each: MoveTo, 2, LineTo, 6, ClosePath; no hole
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared structures draw the same bytes as layers built the plain way
+#
+# The tiler shares what rule sets and zoom levels have in common (cell positions, grid polygons,
+# equal simplifications, the table's own ids and address parts). The layers below are built the
+# plain way instead, from the same frames, each on its own with nothing shared: every property a
+# factorised column (ids and address texts included), every zoom simplified afresh.
+
+
+class PlainPolygons(PolygonLayer):
+    """Polygons simplified on their own for each zoom: nothing shared between zooms."""
+
+    def at_zoom(self, z: int) -> np.ndarray:
+        if self.simplify == "none":
+            return self.geoms
+        if z not in self._by_zoom:
+            self._by_zoom[z] = self._simplified(unit(z) * SIMPLIFY_UNITS)
+        return self._by_zoom[z]
+
+    def _simplified(self, tolerance: float) -> np.ndarray:
+        if self.simplify == "coverage":
+            out = np.asarray(shapely.coverage_simplify(self.geoms, tolerance), dtype=object)
+            if shapely.is_valid(out).all():
+                return out
+        return np.asarray(shapely.simplify(self.geoms, tolerance, preserve_topology=True))
+
+
+def plain_generated(addresses: pd.DataFrame, assessment: pd.DataFrame) -> np.ndarray:
+    out = addresses["generated"].fillna(False).to_numpy(dtype=bool)
+    if "generated" in assessment.columns:
+        out = out | assessment["generated"].fillna(False).to_numpy(dtype=bool)
+    return out
+
+
+def plain_points(addresses: pd.DataFrame, assessment: pd.DataFrame) -> PointLayer:
+    """Addresses as points with every property a column of its own (texts joined by pandas)."""
+    x, y = addresses["east"].to_numpy(float), addresses["north"].to_numpy(float)
+    rows = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    a, s = addresses.iloc[rows], assessment.iloc[rows]
+    text = (
+        a["vejnavn"].astype("string") + " " + a["husnr"].astype("string") + ", "
+        + a["postnr"].astype("string") + " " + a["postnrnavn"].astype("string")
+    )  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "count": np.ones(len(rows), dtype="int64"),
+            "class": s["class"].astype("string").array,
+            "best_down": s["best_down"].array,
+            "best_up": s["best_up"].array,
+            "mobile_down": s["mobile_down"].array,
+            "generated": plain_generated(addresses, assessment)[rows],
+            "best_tech": s["best_tech"].astype("string").array,
+            "id": a["id"].array,
+            "address": text.array,
+            "kommunekode": a["kommunekode"].array,
+        }
+    )
+    x, y = FROM_UTM_TO_MERCATOR.transform(x[rows], y[rows])
+    return PointLayer.build(x, y, PropertyTable.from_frame(frame))
+
+
+def plain_cells(addresses: pd.DataFrame, assessment: pd.DataFrame, size: int) -> PointLayer:
+    """Addresses on DDKN cells: one point per cell at the mean position, with the most urgent
+    class, eligible and no-data counts and the lowest speeds."""
+    x, y = addresses["east"].to_numpy(float), addresses["north"].to_numpy(float)
+    rows = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    x, y, s = x[rows], y[rows], assessment.iloc[rows]
+    rank = pd.Categorical(s["class"].astype("string"), categories=CLASS_PRIORITY).codes
+    rank = np.where(rank < 0, len(CLASS_PRIORITY) - 1, rank)
+    per = pd.DataFrame(
+        {
+            "row": np.floor_divide(y, size).astype("int64"),
+            "col": np.floor_divide(x, size).astype("int64"),
+            "x": x,
+            "y": y,
+            "rank": rank,
+            "eligible": rank < 3,
+            "no_data": rank == CLASS_PRIORITY.index("no_data"),
+            **{c: s[c].to_numpy("float64", na_value=np.nan) for c in SPEEDS},
+            "generated": plain_generated(addresses, assessment)[rows],
+        }
+    )
+    g = per.groupby(["row", "col"], sort=True).agg(
+        count=("x", "size"),
+        x=("x", "mean"),
+        y=("y", "mean"),
+        rank=("rank", "min"),
+        eligible=("eligible", "sum"),
+        no_data=("no_data", "sum"),
+        **{c: (c, "min") for c in SPEEDS},
+        generated=("generated", "any"),
+    )
+    r = g.index.get_level_values("row").to_numpy("int64")
+    c = g.index.get_level_values("col").to_numpy("int64")
+    g = g.reset_index(drop=True)
+    g["class"] = np.asarray(CLASS_PRIORITY, dtype=object)[g.pop("rank").to_numpy()]
+    g["cell"] = [f"{CELL_PREFIX[size]}_{i}_{j}" for i, j in zip(r, c, strict=True)]
+    x, y = FROM_UTM_TO_MERCATOR.transform(g.pop("x").to_numpy(), g.pop("y").to_numpy())
+    return PointLayer.build(x, y, PropertyTable.from_frame(g))
+
+
+def plain_layer(state, info: LayerInfo, z: int) -> PointLayer | PolygonLayer:
+    """The layer a tile of ``info`` at ``z`` is cut from, built the plain way."""
+    fields = list(info.fields[info.base])
+    if info.base == "municipalities":
+        frame = state.context.municipalities
+        return PlainPolygons.from_frame(frame[[*fields, "geometry"]], simplify="coverage")
+    addresses, assessment = state.index.table, state.context.assessments[info.rule_set]
+    if info.base == "zones":
+        frame = state.context.zones[info.rule_set].rename(columns={"label": "rule_set"})
+        keep = [c for c in fields if c in frame.columns]
+        return PlainPolygons.from_frame(frame[[*keep, "geometry"]], simplify="each")
+    if info.base == "grid":
+        stats = grid_cell_stats(addresses, assessment, 10_000 if z < GRID_KM1_ZOOM else 1_000)
+        return PlainPolygons.from_frame(stats[[*fields, "geometry"]])
+    if z >= ADDRESS_POINT_ZOOM:
+        return plain_points(addresses, assessment)
+    return plain_cells(addresses, assessment, next(s for lim, s in ADDRESS_CELLS if z < lim))
+
+
+def test_every_layer_draws_the_bytes_of_layers_built_the_plain_way(client, tiles):
+    """Every layer of every rule set, at zooms across all three address cell sizes, points, both
+    grid sizes and the zones' shared simplifications: byte for byte the tiles of plain layers."""
+    state = client.app.state.watcher.get()
+    table = state.index.table
+    lon, lat = FROM_UTM.transform(table["east"].to_numpy(float), table["north"].to_numpy(float))
+    zones = zone_points(state)
+    rng = np.random.default_rng(7)
+    drawn = 0
+    for z in (6, 9, 10, 11, 12, 13, 14, 16):
+        near = tiles_of(lon, lat, z)  # tiles with addresses, and those holding the zones
+        picked = {near[i] for i in rng.choice(len(near), min(len(near), 16), replace=False)}
+        picked |= set(tiles_of(zones[:, 0], zones[:, 1], z))
+        for info in tiles.vector.layers():
+            plain = plain_layer(state, info, z)
+            for t in sorted(picked):
+                ours = tiles.vector.tile(info.id, t.z, t.x, t.y)
+                assert ours == plain.tile(t, info.base), (info.id, t)
+                drawn += ours is not None
+    assert drawn > 600
+
+
+def tiles_of(lon: np.ndarray, lat: np.ndarray, z: int) -> list[morecantile.Tile]:
+    """The WebMercatorQuad tiles holding points, each once, in order."""
+    n = 2**z
+    x = np.floor((np.asarray(lon) + 180) / 360 * n).astype(int)
+    phi = np.radians(lat)
+    y = np.floor((1 - np.log(np.tan(phi) + 1 / np.cos(phi)) / np.pi) / 2 * n).astype(int)
+    return [morecantile.Tile(int(a), int(b), z) for a, b in sorted(set(zip(x, y, strict=True)))]
+
+
+def zone_points(state) -> np.ndarray:
+    """Every vertex of every zone of every rule set, in lon/lat."""
+    frames = [z.to_crs("EPSG:4326") for z in state.context.zones.values()]
+    return shapely.get_coordinates(np.concatenate([f.geometry.to_numpy() for f in frames]))
+
+
+def synthetic_addresses(
+    seed: int, *, categorical: bool, collide: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """400 addresses on Samsø in the service's table shape, with what the bundle lacks: ids
+    repeated and missing, ids in many Arrow chunks, repeated address texts whose first copy lies
+    outside a tile, a missing house number, addresses without a position and, with ``collide``,
+    two different streets and numbers that spell one text (``Lille`` + ``Vej 3`` and
+    ``Lille Vej`` + ``3``)."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    ids = [f"id-{i:04d}" for i in range(n)]
+    ids[50], ids[333], ids[7] = ids[10], ids[120], None
+    streets = rng.choice(["Strandvejen", "Bygaden", "Lille", "Lille Vej", "Ålevej"], n)
+    numbers = rng.integers(1, 25, n).astype(str).astype(object)
+    numbers[3] = None
+    if collide:
+        streets[[30, 300]], numbers[[30, 300]] = ["Lille", "Lille Vej"], ["Vej 3", "3"]
+    chunks = [pa.array(ids[i : i + 37], pa.large_string()) for i in range(0, n, 37)]
+    east, north = 590_000 + rng.uniform(0, 4_000, n), 6_190_000 + rng.uniform(0, 4_000, n)
+    east[[5, 99]] = np.nan
+    postcodes, towns = rng.choice(["8305", "8300"], n), rng.choice(["Samsø", "Odder"], n)
+    # rows 10 and 50 (one id), 30 and 300 (one text with ``collide``) in one zoom 16 tile
+    east[[50, 30, 300]], north[[50, 30, 300]] = east[10] + 1, north[10] + 1
+    postcodes[[30, 300]], towns[[30, 300]] = "8305", "Samsø"
+    text = {
+        "vejnavn": streets,
+        "husnr": numbers,
+        "postnr": postcodes,
+        "postnrnavn": towns,
+        "kommunekode": np.full(n, "0741"),
+    }
+    addresses = pd.DataFrame(
+        {
+            "id": pd.arrays.ArrowStringArray(pa.chunked_array(chunks)),
+            **{
+                k: pd.Categorical(v) if categorical else pd.array(v, "str") for k, v in text.items()
+            },
+            "east": east,
+            "north": north,
+            "generated": rng.random(n) < 0.1,
+        }
+    )
+    assessment = pd.DataFrame(
+        {
+            "class": pd.Categorical(rng.choice(CLASS_PRIORITY, n)),
+            **{
+                c: rng.choice([np.nan, 0, 10, 33.3, 100, 1000], n).astype("float32") for c in SPEEDS
+            },
+            "best_tech": pd.Categorical(rng.choice(["fiber", "coax", "xdsl", None], n)),
+            "generated": rng.random(n) < 0.1,
+        }
+    )
+    return addresses, assessment
+
+
+@pytest.mark.parametrize(
+    ("categorical", "collide"), [(True, False), (True, True), (False, False), (False, True)]
+)
+def test_address_ids_and_texts_from_the_table_draw_the_bytes_of_factorised_columns(
+    categorical, collide
+):
+    addresses, assessment = synthetic_addresses(3, categorical=categorical, collide=collide)
+    munis = gpd.GeoDataFrame(
+        {"kommunekode": ["0741"], "kommunenavn": ["Samsø"], "area_km2": [114.7]},
+        geometry=[shapely.box(585_000, 6_185_000, 600_000, 6_200_000)],
+        crs="EPSG:25832",
+    )
+    vector = VectorTiler(munis, addresses, {"r": assessment}, {}, rule_key=lambda key: key)
+    lon, lat = FROM_UTM.transform(addresses["east"].to_numpy(), addresses["north"].to_numpy())
+    located = np.isfinite(lon)
+    drawn = 0
+    for z in (12, 14, 15, 16):
+        plain = (
+            plain_points(addresses, assessment)
+            if z >= ADDRESS_POINT_ZOOM
+            else plain_cells(addresses, assessment, 100)
+        )
+        for t in tiles_of(lon[located], lat[located], z):
+            ours = vector.tile("addresses-r", t.z, t.x, t.y)
+            assert ours == plain.tile(t, "addresses"), t
+            drawn += 1
+    assert drawn > 20
+    # a repeated id or text is one value shared by the features that have it, as factorised
+    t = tiles_of(lon[[10]], lat[[10]], 16)[0]
+    content = vector.tile("addresses-r", t.z, t.x, t.y)
+    features = [f["properties"] for f in decode(content)["addresses"]]
+    assert [p["id"] for p in features].count("id-0010") == 2 and content.count(b"id-0010") == 1
+    text = "Lille Vej 3, 8305 Samsø"
+    assert [p.get("address") for p in features].count(text) == 2 * collide
+    assert content.count(text.encode()) == collide
+
+
+def test_zones_hold_one_polygon_for_the_zooms_that_simplify_alike():
+    """600 zones of 100 m cells: from zoom 8 the simplification is the same polygons at every
+    zoom, held once, whatever order the zooms are asked in; tiles are those of polygons
+    simplified afresh."""
+    rng = np.random.default_rng(4)
+    r, c = np.nonzero(rng.random((80, 80)) < 0.45)
+    x, y = 590_000 + c * 100.0, 6_190_000 + r * 100.0
+    parts = shapely.get_parts(shapely.coverage_union_all(shapely.box(x, y, x + 100, y + 100)))
+    frame = gpd.GeoDataFrame(
+        {"zone_id": [f"z{i}" for i in range(len(parts))]}, geometry=parts, crs="EPSG:25832"
+    )
+    layer = PolygonLayer.from_frame(frame, simplify="each")
+    plain = PlainPolygons.from_frame(frame, simplify="each")
+    lon, lat = FROM_UTM.transform(x, y)
+    for z in (16, 8, 12, 10, 14, 9, 11, 13, 15, 5):
+        near = tiles_of(lon, lat, z)
+        for i in rng.choice(len(near), min(len(near), 30), replace=False):
+            assert layer.tile(near[i], "zones") == plain.tile(near[i], "zones"), near[i]
+    held = {id(g) for z in range(8, 17) for g in layer.at_zoom(z)}
+    assert len(parts) > 500 and len(held) == len(parts)
+
+
+def test_rule_sets_share_positions_polygons_and_the_tables_own_columns(client, tiles):
+    """What does not depend on the rule set is one object for all of them, and the address ids
+    and address parts are the service table's own arrays, not copies."""
+    vector, table = tiles.vector, client.app.state.watcher.get().index.table
+    first, last = (list(vector.assessments)[i] for i in (0, -1))
+
+    def layer(base: str, rules: str, z: int):
+        return vector._features(vector.layer(base, rules), z)[0]
+
+    for z in (9, 11, 13):  # address cells of 10 km, 1 km and 100 m
+        a, b = layer("addresses", first, z), layer("addresses", last, z)
+        assert a.x is b.x and a.props.keys == b.props.keys
+        pairs = zip(a.props.keys, a.props.columns, b.props.columns, strict=True)
+        shared = {key for key, ca, cb in pairs if ca is cb}
+        assert {"count", "cell", *SPEEDS} <= shared
+    for z in (9, 12):
+        a, b = layer("grid", first, z), layer("grid", last, z)
+        assert a.geoms is b.geoms and a.tree is b.tree
+    points = layer("addresses", last, 16)
+    columns = dict(zip(points.props.keys, points.props.columns, strict=True))
+    ids = table["id"].array.__arrow_array__()
+    held = columns["id"].uniques.array
+    assert held.chunk(0).buffers()[2].address == ids.chunk(0).buffers()[2].address
+    streets = columns["address"].uniques.codes[0]
+    assert np.shares_memory(streets, table["vejnavn"].array.codes)
+
+
+def test_texts_are_framed_like_value_messages():
+    """Arrow texts framed with numpy: the bytes of one ``value_message`` per text in a ``values``
+    field, for empty, multi-byte and long (two-byte length) texts, sliced arrays included."""
+    rng = np.random.default_rng(8)
+    letters = list("abz æøå,Ω€😀")
+    texts = ["".join(rng.choice(letters, rng.integers(0, 90 if i % 5 else 12))) for i in range(200)]
+    for kind in (pa.string(), pa.large_string()):
+        array = pa.array(["skipped", *texts], kind).slice(1)
+        want = b""
+        for text in texts:
+            message = value_message(text)
+            want += b"\x22" + varints(np.array([len(message)])) + message
+        assert framed_texts(array) == want
+        assert framed_texts(array.slice(0, 0)) == b""

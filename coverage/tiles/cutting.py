@@ -134,13 +134,22 @@ class PolygonLayer:
         return replace(self, props=props, _by_zoom={})
 
     def at_zoom(self, z: int) -> np.ndarray:
-        """The geometries simplified for a zoom level (computed once per zoom)."""
+        """The geometries simplified for a zoom level (computed once per zoom).
+
+        A simplified geometry equal to one already held (the original's, or the nearest zooms'
+        simplification) is that object, not a copy: zones are unions of 100 m cells, and from
+        about zoom 10 the tolerance is far below a cell edge, so seventeen zooms would otherwise
+        hold the same polygons again and again.
+        """
         if self.simplify == "none":
             return self.geoms
         cached = self._by_zoom.get(z)
         if cached is None:
             tolerance = unit(z) * SIMPLIFY_UNITS
-            cached = _simplify(self.geoms, tolerance, coverage=self.simplify == "coverage")
+            simplified = _simplify(self.geoms, tolerance, coverage=self.simplify == "coverage")
+            held = dict(self._by_zoom)  # other threads may add zooms meanwhile
+            nearest = sorted(held, key=lambda k: (abs(k - z), -k))[:2]
+            cached = _reuse(simplified, [*(held[k] for k in nearest), self.geoms])
             self._by_zoom[z] = cached
         return cached
 
@@ -183,6 +192,25 @@ def _simplify(geoms: np.ndarray, tolerance: float, *, coverage: bool) -> np.ndar
         except shapely.errors.GEOSException:
             pass  # not a clean coverage (overlaps in the source): simplify polygon by polygon
     return np.asarray(shapely.simplify(geoms, tolerance, preserve_topology=True), dtype=object)
+
+
+def _reuse(geoms: np.ndarray, held: list[np.ndarray]) -> np.ndarray:
+    """``geoms`` with each geometry exactly equal (same coordinates in the same order, so the
+    same tile bytes) to its counterpart in a ``held`` array replaced by that one; a held array
+    itself when every geometry equals its own."""
+    out = geoms
+    todo = np.arange(len(geoms))
+    for other in held:
+        if todo.size == 0:
+            break
+        same = shapely.equals_exact(geoms[todo], other[todo], tolerance=0)
+        if same.all() and todo.size == len(geoms):
+            return other
+        if same.any():
+            out = out.copy() if out is geoms else out
+            out[todo[same]] = other[todo[same]]
+            todo = todo[~same]
+    return out
 
 
 #: What a vector tiler keeps per layer.

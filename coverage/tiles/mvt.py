@@ -18,8 +18,8 @@ negative one.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -96,15 +96,74 @@ def value_message(value: Any) -> bytes:
 PRE_ENCODED_VALUES = 65_536
 
 
+class Values(Protocol):
+    """A column's values held outside Python objects (Arrow text, or texts derived on demand): a
+    tile asks only for the few it shows."""
+
+    def take(self, codes: np.ndarray) -> pa.Array:
+        """The values of ``codes`` (sorted, distinct, none negative)."""
+        ...
+
+
+@dataclass
+class ArrowValues:
+    """Values in an Arrow array or chunked array (e.g. a table's own column, not a copy)."""
+
+    array: pa.Array | pa.ChunkedArray
+    _ends: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        chunks = self.array.chunks if isinstance(self.array, pa.ChunkedArray) else [self.array]
+        self._ends = np.cumsum([len(c) for c in chunks], dtype=np.int64)
+
+    @classmethod
+    def from_series(cls, series: pd.Series) -> ArrowValues:
+        """A text column's values: the column's own Arrow buffers when it is Arrow-backed (pandas'
+        ``str``), else converted."""
+        to_arrow = getattr(series.array, "__arrow_array__", None)
+        array = to_arrow() if to_arrow is not None else None
+        if array is None or array.type not in (pa.string(), pa.large_string()):
+            text = series.astype("string").to_numpy(dtype=object, na_value=None)
+            array = pa.array(text, pa.string())
+        return cls(array)
+
+    def take(self, codes: np.ndarray) -> pa.Array:
+        """The values of ``codes`` (sorted), taken chunk by chunk: ``ChunkedArray.take`` joins
+        the chunks first, so its time grows with the whole column, not with the codes."""
+        if not isinstance(self.array, pa.ChunkedArray):
+            return self.array.take(pa.array(codes, pa.int64()))
+        codes = np.asarray(codes, dtype=np.int64)
+        cut = np.searchsorted(codes, self._ends, side="left")
+        pieces = []
+        lo = 0
+        for i, hi in enumerate(cut.tolist()):
+            if hi > lo:
+                start = int(self._ends[i - 1]) if i else 0
+                piece = pa.array(codes[lo:hi] - start, pa.int64())
+                pieces.append(self.array.chunk(i).take(piece))
+            lo = hi
+        if not pieces:
+            return pa.array([], self.array.type)
+        return pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
+
+
 @dataclass
 class Column:
-    """One property: per feature the code of its value (-1: none) and the distinct values."""
+    """One property: per feature the code of its value (-1: none) and the distinct values.
+
+    ``uniques`` is a list of the distinct values, or for columns with a value per feature (ids,
+    address texts) a :class:`Values` source the codes index, e.g. a table's own id column with
+    each feature's table row as its code: nothing is copied, and a tile converts only what it
+    uses. Features with equal values must have equal codes
+    (:func:`coverage.tiles.addresstexts.row_codes`), or a tile would carry the value twice.
+    """
 
     name: str
     codes: np.ndarray
-    uniques: list[Any] | pa.Array
-    """Distinct values; Arrow text when there are more than :data:`PRE_ENCODED_VALUES`."""
+    uniques: list[Any] | Values
     framed: list[bytes] | None = None
+    """The ``Value`` message of each unique, framed as a layer's ``values`` field; kept for
+    columns of at most :data:`PRE_ENCODED_VALUES` values."""
 
     @classmethod
     def from_series(cls, name: str, series: pd.Series) -> Column:
@@ -126,9 +185,10 @@ class Column:
         else:
             codes, uniques = pd.factorize(series.astype("string"), use_na_sentinel=True)
             if len(uniques) > PRE_ENCODED_VALUES:
-                # Ids and display texts: one value per address. Kept as Arrow text (a buffer, not
-                # 850,000 Python strings, ~150 MB at region size); a tile takes the few it shows.
-                return cls(name, np.asarray(codes, dtype=np.int32), pa.array(uniques, pa.string()))
+                # One value per feature (cell names, ids): kept as Arrow text, a buffer rather
+                # than hundreds of thousands of Python strings; a tile takes the few it shows.
+                text = ArrowValues(pa.array(uniques, pa.string()))
+                return cls(name, np.asarray(codes, dtype=np.int32), text)
             # one conversion for all values: iterating an Arrow array costs ~1 µs per element
             values = np.asarray(uniques, dtype=object).tolist()
         column = cls(name, _smallest(np.asarray(codes)), values)
@@ -136,15 +196,61 @@ class Column:
             column.framed = [_field(0x22, value_message(v)) for v in values]
         return column
 
-    def encoded(self, used: np.ndarray) -> list[bytes]:
-        """The framed ``Value`` messages of the distinct values ``used`` (sorted codes)."""
+    def encoded(self, used: np.ndarray) -> bytes:
+        """The framed ``Value`` messages of the distinct values ``used`` (sorted codes), one after
+        the other."""
         if self.framed is not None:
-            return [self.framed[u] for u in used.tolist()]
-        if isinstance(self.uniques, pa.Array):
-            values = self.uniques.take(pa.array(used, pa.int64())).to_pylist()
-        else:
+            return b"".join([self.framed[u] for u in used.tolist()])
+        if isinstance(self.uniques, list):
             values = [self.uniques[u] for u in used.tolist()]
-        return [_field(0x22, value_message(v)) for v in values]
+        else:
+            taken = self.uniques.take(used)
+            if taken.type in (pa.string(), pa.large_string()) and taken.null_count == 0:
+                return framed_texts(taken)
+            values = taken.to_pylist()
+        return b"".join([_field(0x22, value_message(v)) for v in values])
+
+    def same_as(self, other: Column) -> bool:
+        """Whether two columns encode every feature alike (same name, codes and encoded values):
+        e.g. a speed column under two rule sets, which one object can then serve."""
+        if self is other:
+            return True
+        if self.name != other.name or self.framed is None or self.framed != other.framed:
+            return False  # a column of a value source is only ever the same as itself
+        return self.codes.dtype == other.codes.dtype and np.array_equal(self.codes, other.codes)
+
+
+def framed_texts(texts: pa.Array) -> bytes:
+    """The framed ``Value`` messages (``string_value``) of Arrow texts without nulls, one after the
+    other, as :func:`value_message` and a ``values`` field frame them: built with numpy from the
+    Arrow buffers rather than through a Python string per value (ids and address texts are a
+    third of a zoom 14 address tile's time that way)."""
+    n = len(texts)
+    if n == 0:
+        return b""
+    wide = texts.type == pa.large_string()
+    offsets = np.frombuffer(texts.buffers()[1], np.int64 if wide else np.int32)
+    offsets = offsets[texts.offset : texts.offset + n + 1].astype(np.int64)
+    size = np.diff(offsets)
+    message = 1 + varint_lengths(size) + size  # string_value tag, length, UTF-8
+    head = np.empty((n, 4), dtype=np.uint64)
+    head[:, 0], head[:, 1], head[:, 2], head[:, 3] = 0x22, message, 0x0A, size
+    head_bytes = np.frombuffer(varints(head.ravel()), dtype=np.uint8)
+    head_size = 2 + varint_lengths(message) + varint_lengths(size)
+    start = np.concatenate([[0], np.cumsum(head_size + size)[:-1]]).astype(np.int64)
+    out = np.empty(int((head_size + size).sum()), dtype=np.uint8)
+    out[_ranges(start, head_size)] = head_bytes
+    data = texts.buffers()[2]
+    if data is not None and size.sum() > 0:
+        body = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+        out[_ranges(start + head_size, size)] = body
+    return out.tobytes()
+
+
+def _ranges(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The positions ``start[i], ..., start[i] + length[i] - 1`` for every i, concatenated."""
+    first = np.repeat(start - np.concatenate([[0], np.cumsum(length)[:-1]]), length)
+    return first + np.arange(int(length.sum()))
 
 
 def _smallest(codes: np.ndarray) -> np.ndarray:
@@ -277,11 +383,13 @@ def encode_layer(
     codes = np.empty((n, k), dtype=np.int32)
     value_index = np.zeros((n, k), dtype=np.int64)
     values: list[bytes] = []
+    n_values = 0
     for j, column in enumerate(props.columns):
         codes[:, j] = column.codes[rows]
         used = np.unique(codes[:, j][codes[:, j] >= 0])
-        value_index[:, j] = len(values) + np.searchsorted(used, codes[:, j])
-        values.extend(column.encoded(used))
+        value_index[:, j] = n_values + np.searchsorted(used, codes[:, j])
+        n_values += len(used)
+        values.append(column.encoded(used))
     present = codes >= 0
     pairs = np.empty((n, 2 * k), dtype=np.uint64)
     pairs[:, 0::2] = np.arange(k, dtype=np.uint64)
@@ -335,9 +443,12 @@ __all__ = [
     "POINT",
     "POLYGON",
     "PRE_ENCODED_VALUES",
+    "ArrowValues",
     "Column",
     "PropertyTable",
+    "Values",
     "encode_layer",
+    "framed_texts",
     "point_commands",
     "polygon_commands",
     "value_message",

@@ -2,7 +2,10 @@
 
 A :class:`VectorTiler` is built once per release from the tables the service already holds. Each
 layer becomes a :class:`~coverage.tiles.cutting.FeatureLayer` (EPSG:3857 geometries, STRtree,
-factorised properties) the first time a tile needs it, and is kept.
+factorised properties) the first time a tile needs it, and is kept. What does not depend on the
+rule set (address points, cell positions, grid polygons, property columns that come out equal) is
+built once and shared by every rule set's layers; address ids and texts are read from the table
+itself for the features a tile shows.
 
 Rule-dependent layers (zones, addresses, grid) exist once per assessed rule set, with ids like
 ``zones-2024-2025``; the bare family name (``zones``) plus a rule key (``2025``) names the same layer.
@@ -22,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from coverage.errors import InvalidRequestError, NotFoundError, RuleSetError
-from coverage.grid import cell_indices, cell_names
+from coverage.grid import cell_boxes, cell_indices, cell_names
 from coverage.release import Release
+from coverage.tiles.addresstexts import address_column, id_column
 from coverage.tiles.common import LayerInfo, check_tile, lonlat_bounds
 from coverage.tiles.cutting import FeatureLayer, PointLayer, PolygonLayer, to_tile_crs
 from coverage.tiles.mvt import Column, PropertyTable
@@ -151,6 +155,8 @@ class VectorTiler:
         self._rule_ids: dict[str, str | None] = {k: k for k in self.assessments}
         self._build_lock = threading.RLock()  # re-entrant: a layer may build the base layer
         self._cache: dict[tuple[str, ...], FeatureLayer] = {}
+        # Property columns equal under several rule sets (speeds, counts, cell names): one each.
+        self._columns: dict[tuple[str, str], list[Column]] = {}
         self._cache[("municipalities",)] = PolygonLayer.from_frame(
             municipalities[[*_MUNICIPALITY_FIELDS, municipalities.geometry.name]],
             simplify="coverage",
@@ -329,11 +335,34 @@ class VectorTiler:
         keep = [c for c in _ZONE_FIELDS if c in frame.columns]
         return PolygonLayer.from_frame(frame[[*keep, frame.geometry.name]], simplify="each")
 
+    def _shared(self, family: str, column: Column) -> Column:
+        """``column``, or the equal one a layer of another rule set already holds: speeds, counts
+        and cell names are the same under every rule set, and one object serves them all."""
+        held = self._columns.setdefault((family, column.name), [])
+        for other in held:
+            if column.same_as(other):
+                return other
+        held.append(column)
+        return column
+
+    def _grid_cells(self, size: int) -> FeatureLayer:
+        """The DDKN cells of a size that hold addresses, as polygons without properties: the
+        cells depend on the positions only, so every rule set's grid layer shares them."""
+        _, x, y = self._located()
+        cells = np.unique(np.column_stack(cell_indices(x, y, size)), axis=0)  # by row, then col
+        boxes = cell_boxes(cells[:, 0], cells[:, 1], size)  # as coverage.zones.grid_cell_stats
+        return PolygonLayer.from_frame(gpd.GeoDataFrame(geometry=boxes, crs=WORK_CRS))
+
     def _grid(self, rid: str, size: int) -> FeatureLayer:
         from coverage.zones import grid_cell_stats
 
+        cells = self._cached(("grid-cells", str(size)), lambda: self._grid_cells(size))
+        assert isinstance(cells, PolygonLayer)
         stats = grid_cell_stats(self.addresses, self.assessments[rid], size)
-        return PolygonLayer.from_frame(stats[[*_GRID_FIELDS, "geometry"]])
+        assert len(stats) == len(cells.geoms)  # both are the cells of the same positions
+        family = f"grid-{size}"
+        columns = [self._shared(family, Column.from_series(c, stats[c])) for c in _GRID_FIELDS]
+        return cells.with_props(PropertyTable(columns))
 
     def _located(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Addresses with a position: their rows and EPSG:25832 coordinates."""
@@ -344,17 +373,18 @@ class VectorTiler:
         return rows, x[rows], y[rows]
 
     def _address_base(self) -> FeatureLayer:
-        """Address points and the properties every rule set shares, built once for all of them."""
+        """Address points and the properties every rule set shares, built once for all of them.
+
+        ``id`` and ``address`` have a value per address: their codes are table rows, their
+        values the table's own id column and texts made from its street, number and postcode
+        codes for the rows a tile shows, so no copy of either is held.
+        """
         rows, x, y = self._located()
-        a = self.addresses.iloc[rows]
-        text = (
-            a["vejnavn"].astype("string") + " " + a["husnr"].astype("string") + ", "
-            + a["postnr"].astype("string") + " " + a["postnrnavn"].astype("string")
-        )  # fmt: skip
+        table_rows = rows.astype(np.int32)
         columns = [
-            Column.from_series("id", a["id"]),
-            Column.from_series("address", text),
-            Column.from_series("kommunekode", a["kommunekode"]),
+            id_column(self.addresses["id"], table_rows),
+            address_column(self.addresses, table_rows),
+            Column.from_series("kommunekode", self.addresses["kommunekode"].iloc[rows]),
         ]
         return PointLayer.build(*to_tile_crs(x, y, WORK_CRS), PropertyTable(columns))
 
@@ -362,7 +392,8 @@ class VectorTiler:
         base = self._cached(("address-base",), self._address_base)
         assert isinstance(base, PointLayer)
         rows, _, _ = self._located()
-        s = self.assessments[rid].iloc[rows]
+        assessment = self.assessments[rid]
+        s = assessment[["class", "best_down", "best_up", "mobile_down", "best_tech"]].iloc[rows]
         own = pd.DataFrame(
             {
                 "count": np.ones(len(rows), dtype="int64"),
@@ -370,17 +401,36 @@ class VectorTiler:
                 "best_down": s["best_down"].to_numpy(),
                 "best_up": s["best_up"].to_numpy(),
                 "mobile_down": s["mobile_down"].to_numpy(),
-                "generated": _generated(self.addresses, self.assessments[rid])[rows],
+                "generated": _generated(self.addresses, assessment)[rows],
                 "best_tech": s["best_tech"].astype("string").to_numpy(),
             }
         )
-        columns = [Column.from_series(str(c), own[c]) for c in own.columns]
+        columns = [self._shared("addresses", Column.from_series(str(c), own[c])) for c in own]
         return base.with_props(PropertyTable(columns + base.props.columns))
 
+    def _cell_base(self, size: int) -> FeatureLayer:
+        """Addresses gathered on DDKN cells: one point per cell at its addresses' mean position,
+        with the properties no rule set changes (``count``, ``cell``)."""
+        _, x, y = self._located()
+        r, c = cell_indices(x, y, size)
+        g = (
+            pd.DataFrame({"row": r, "col": c, "x": x, "y": y})
+            .groupby(["row", "col"], sort=True)
+            .agg(count=("x", "size"), x=("x", "mean"), y=("y", "mean"))
+        )
+        r = g.index.get_level_values("row").to_numpy("int64")
+        c = g.index.get_level_values("col").to_numpy("int64")
+        names = pd.Series(cell_names(c * float(size), r * float(size), size))
+        props = [Column.from_series("count", g["count"]), Column.from_series("cell", names)]
+        x, y = to_tile_crs(g["x"].to_numpy(), g["y"].to_numpy(), WORK_CRS)
+        return PointLayer.build(x, y, PropertyTable(props))
+
     def _cells(self, rid: str, size: int) -> FeatureLayer:
-        """Addresses gathered on DDKN cells: one point per cell at its addresses' mean position."""
+        """The cells of :meth:`_cell_base` with a rule set's class and speed aggregates."""
+        base = self._cached(("cells-base", str(size)), lambda: self._cell_base(size))
+        assert isinstance(base, PointLayer)
         rows, x, y = self._located()
-        s = self.assessments[rid].iloc[rows]
+        s = self.assessments[rid][["class", "best_down", "best_up", "mobile_down"]].iloc[rows]
         cells_r, cells_c = cell_indices(x, y, size)
         rank = pd.Categorical(s["class"].astype("string"), categories=CLASS_PRIORITY).codes
         rank = np.where(rank < 0, len(CLASS_PRIORITY) - 1, rank)
@@ -388,8 +438,6 @@ class VectorTiler:
             {
                 "row": cells_r,
                 "col": cells_c,
-                "x": x,
-                "y": y,
                 "rank": rank,
                 "eligible": rank < len(_ELIGIBLE),
                 "no_data": rank == CLASS_PRIORITY.index("no_data"),
@@ -400,9 +448,6 @@ class VectorTiler:
             }
         )
         g = per.groupby(["row", "col"], sort=True).agg(
-            count=("x", "size"),
-            x=("x", "mean"),
-            y=("y", "mean"),
             rank=("rank", "min"),
             eligible=("eligible", "sum"),
             no_data=("no_data", "sum"),
@@ -411,13 +456,13 @@ class VectorTiler:
             mobile_down=("mobile_down", "min"),
             generated=("generated", "any"),
         )
-        r = g.index.get_level_values("row").to_numpy("int64")
-        c = g.index.get_level_values("col").to_numpy("int64")
+        assert len(g) == len(base.x)  # both are the cells of the same positions
         g = g.reset_index(drop=True)
         g["class"] = np.asarray(CLASS_PRIORITY, dtype=object)[g.pop("rank").to_numpy()]
-        g["cell"] = cell_names(c * float(size), r * float(size), size)
-        x, y = to_tile_crs(g.pop("x").to_numpy(), g.pop("y").to_numpy(), WORK_CRS)
-        return PointLayer.build(x, y, PropertyTable.from_frame(g))
+        family = f"cells-{size}"
+        own = [self._shared(family, Column.from_series(str(c), g[c])) for c in g.columns]
+        count, cell = base.props.columns
+        return base.with_props(PropertyTable([count, *own, cell]))
 
 
 def _generated(addresses: pd.DataFrame, assessment: pd.DataFrame) -> np.ndarray:
