@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 
 import pyarrow as pa
 
@@ -24,6 +25,8 @@ def release_memory() -> None:
 _M_MMAP_THRESHOLD = -3
 #: Blocks from this size up are always their own mapping in a long-running process.
 MMAP_THRESHOLD = 256 * 1024
+#: GDAL's cache of decoded raster blocks in a long-running process, in MB (``GDAL_CACHEMAX``).
+GDAL_CACHE_MB = 64
 
 
 def tune_for_long_runs() -> None:
@@ -37,10 +40,17 @@ def tune_for_long_runs() -> None:
       freed (up to 32 MB), after which a request's temporary arrays come from the heap and stay
       resident. Measured with 8 clients of mixed requests on the region release: 1,034 MB resident
       under load with the default, 930 MB with the fixed threshold.
+    * GDAL keeps at most :data:`GDAL_CACHE_MB` of decoded raster blocks unless ``GDAL_CACHEMAX``
+      is set. Its default is 5 % of the machine's memory (1.2 GB on 24 GB), and raster tiles fill
+      it as users pan: 8 clients asking for tiles all over the region's twelve rasters took the
+      process from 224 to 979 MB in 90 s with the default, to 368 MB with 64 MB, at the same
+      tile rate. GDAL reads the setting when it first caches a block, so this runs before any
+      raster is read.
     """
+    os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
     pa.set_memory_pool(pa.system_memory_pool())
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
-__all__ = ["MMAP_THRESHOLD", "release_memory", "tune_for_long_runs"]
+__all__ = ["GDAL_CACHE_MB", "MMAP_THRESHOLD", "release_memory", "tune_for_long_runs"]
