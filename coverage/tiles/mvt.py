@@ -182,6 +182,11 @@ class Column:
             numbers[~np.isfinite(numbers)] = np.nan
             codes, uniques = pd.factorize(numbers, use_na_sentinel=True)
             values = uniques.tolist()
+        elif isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories) <= PRE_ENCODED_VALUES:
+            # Factorised on its codes, with no text per feature; the values spelled as
+            # ``astype("string")`` spells them.
+            codes, uniques = pd.factorize(series, use_na_sentinel=True)
+            values = [str(u) for u in np.asarray(uniques, dtype=object)]
         else:
             codes, uniques = pd.factorize(series.astype("string"), use_na_sentinel=True)
             if len(uniques) > PRE_ENCODED_VALUES:
