@@ -16,7 +16,6 @@ pixels. The grid layer shows 1 km cell statistics, on 10 km cells below zoom :da
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +25,7 @@ import pandas as pd
 
 from coverage.errors import InvalidRequestError, NotFoundError, RuleSetError
 from coverage.grid import cell_boxes, cell_indices, cell_names
+from coverage.memory import HEAVY_BUILD
 from coverage.release import Release
 from coverage.tiles.addresstexts import address_column, id_column
 from coverage.tiles.common import LayerInfo, check_tile, lonlat_bounds
@@ -153,7 +153,7 @@ class VectorTiler:
         self.default_rules = list(self.assessments)[-1] if self.assessments else None
         self._rule_key = rule_key or _rule_set_id
         self._rule_ids: dict[str, str | None] = {k: k for k in self.assessments}
-        self._build_lock = threading.RLock()  # re-entrant: a layer may build the base layer
+        self._build_lock = HEAVY_BUILD  # one region-size build at a time in the process
         self._cache: dict[tuple[str, ...], FeatureLayer] = {}
         # Property columns equal under several rule sets (speeds, counts, cell names): one each.
         self._columns: dict[tuple[str, str], list[Column]] = {}

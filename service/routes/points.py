@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator
 
 from coverage.errors import InvalidRequestError
-from coverage.memory import release_memory
+from coverage.memory import HEAVY_BUILD, release_memory
 from coverage.points import DEFAULT_DISTANCE, MAX_DISTANCE, PointIndex, work_coordinates
 from coverage.types import WEB_CRS
 from service.dependencies import State
@@ -20,7 +19,6 @@ router = APIRouter(prefix="/api", tags=["points"])
 
 #: Most points one request may ask about; more get 413.
 MAX_POINTS = 10_000
-_BUILD = threading.Lock()
 
 # Strict: JSON true/false or "10.5" are not coordinates (lax mode would read them as numbers).
 Coordinate = Annotated[float, Strict(), Field(allow_inf_nan=False)]
@@ -150,7 +148,7 @@ def point_index(request: Request, state: ServiceState) -> PointIndex:
         return built
     if not state.context.assessments or state.context.municipalities is None:
         raise UnavailableError("point answers need the pool assessment, which is not loaded")
-    with _BUILD:
+    with HEAVY_BUILD:  # one region-size build at a time (tile layers too)
         cached: tuple[str, PointIndex] | None = getattr(request.app.state, "point_index", None)
         if cached is None or cached[0] != state.release.id:
             index = PointIndex.from_tables(
