@@ -62,3 +62,40 @@ def cell_boxes(rows: np.ndarray, cols: np.ndarray, size: int) -> np.ndarray:
     x0 = np.asarray(cols, dtype="float64") * size
     y0 = np.asarray(rows, dtype="float64") * size
     return shapely.box(x0, y0, x0 + size, y0 + size)
+
+
+class CellKeys:
+    """One integer key per address for its DDKN cell, ordered as (row, column) are, so sorting or
+    grouping on it visits cells in the order a groupby on both would: one region-size array
+    instead of two and the frame around them."""
+
+    #: Bits of the key that hold the column offset (a region spans far fewer columns).
+    _SHIFT = 24
+
+    def __init__(self, key: np.ndarray, row0: int, col0: int) -> None:
+        self.key, self.row0, self.col0 = key, row0, col0
+
+    @classmethod
+    def of(cls, x: np.ndarray, y: np.ndarray, size: int) -> CellKeys:
+        """The cell keys of points in EPSG:25832 (all with a position)."""
+        rows, cols = cell_indices(x, y, size)
+        if len(rows) == 0:
+            return cls(rows, 0, 0)
+        row0, col0 = int(rows.min()), int(cols.min())
+        rows -= row0
+        rows <<= cls._SHIFT
+        cols -= col0
+        rows += cols
+        return cls(rows, row0, col0)
+
+    def row_col(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cell row and column (``cell_indices``) of keys."""
+        keys = np.asarray(keys, dtype=np.int64)
+        return (keys >> self._SHIFT) + self.row0, (keys & ((1 << self._SHIFT) - 1)) + self.col0
+
+    def groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """A stable order of the points by cell and where each cell starts in it."""
+        order = np.argsort(self.key, kind="stable")
+        ordered = self.key[order]
+        starts = np.flatnonzero(np.diff(ordered, prepend=ordered[:1] - 1))
+        return order, starts

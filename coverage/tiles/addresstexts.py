@@ -96,9 +96,12 @@ def row_codes(group: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def id_column(ids: pd.Series, rows: np.ndarray) -> Column:
+def id_column(ids: pd.Series, rows: np.ndarray, *, unique: bool = False) -> Column:
     """``id``: the table's own id column as values; per feature its table row as code (the first
-    row with the same id, should ids repeat)."""
+    row with the same id, should ids repeat). ``unique``: the ids are known to be unique and
+    present, so no hash of them is needed to find repeats."""
+    if unique:
+        return Column("id", rows, ArrowValues.from_series(ids))
     group, _ = pd.factorize(ids, use_na_sentinel=True)
     return Column("id", row_codes(group[rows], rows), ArrowValues.from_series(ids))
 

@@ -74,6 +74,7 @@ def build_tiles(state: ServiceState) -> TileSet:
         state.context.assessments,
         state.context.zones,
         attribution=tuple(state.release.manifest.get("attribution", [])),
+        unique_ids=True,  # a release's address ids are unique: the build quarantines repeats
     )
     return TileSet(state.release.id, vector, RasterTiler.from_release(state.release))
 
