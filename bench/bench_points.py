@@ -139,10 +139,10 @@ def _layers(home: str) -> tuple[Any, Any, Any]:
     import geopandas as gpd
 
     from coverage.assess import assess_many
+    from coverage.gridstats import grid_cell_stats
     from coverage.release import ReleaseStore
     from coverage.rules import resolve_rule_sets
     from coverage.stats import read_release_tables
-    from coverage.zones import grid_cell_stats
 
     release = ReleaseStore(Path(home)).current()
     tables = read_release_tables(release, geometry=True)

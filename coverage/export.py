@@ -49,12 +49,12 @@ from coverage.export_formats import (
     shapefile_field_names,
     staging,
 )
+from coverage.gridstats import grid_cell_stats
 from coverage.release import Release
 from coverage.rules import get_rule_set
 from coverage.stats import municipality_stats
 from coverage.zones import (
     eligible_mask,
-    grid_cell_stats,
     threshold_label,
     threshold_mask,
     underserved_zones,

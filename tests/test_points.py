@@ -25,7 +25,7 @@ from coverage.points import POINT_COLUMNS, PointIndex, work_coordinates
 from coverage.rules import resolve_rule_sets
 from coverage.stats import read_release_tables
 from coverage.types import WORK_CRS
-from coverage.zones import grid_cell_stats
+from coverage.gridstats import grid_cell_stats
 from service.main import create_app
 from service.routes.points import MAX_POINTS
 from service.settings import ServiceSettings

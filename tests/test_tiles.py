@@ -29,6 +29,7 @@ from rasterio.io import MemoryFile
 
 from coverage.errors import NotFoundError, SourceError
 from coverage.grid import CELL_PREFIX
+from coverage.gridstats import grid_cell_stats
 from coverage.tiles import TMS, ColourScale, LayerInfo, TileSet, colour_scale
 from coverage.tiles.cutting import EXTENT, SIMPLIFY_UNITS, PointLayer, PolygonLayer, unit
 from coverage.tiles.mvt import (
@@ -46,7 +47,6 @@ from coverage.tiles.vector import (
     GRID_KM1_ZOOM,
     VectorTiler,
 )
-from coverage.zones import grid_cell_stats
 from service.main import create_app
 from service.routes.tiles import get_tiles
 from service.settings import ServiceSettings

@@ -11,10 +11,17 @@ from geopandas.testing import assert_geodataframe_equal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coverage.answer import assess_addresses
+from coverage.assess import CLASSES
 from coverage.errors import InvalidRequestError
+from coverage.grid import cell_boxes, cell_indices, cell_names
+from coverage.gridstats import GRID_COLUMNS, grid_cell_stats
+from coverage.servetables import read_tables
+from coverage.types import WORK_CRS
 from coverage.zones import (
     ZONE_COLUMNS,
-    grid_cell_stats,
+    _empty,
+    address_xy,
     parse_speed_threshold,
     threshold_label,
     threshold_mask,
@@ -345,3 +352,228 @@ def test_grid_cell_stats_per_1km_cell():
     assert (second["eligible_if_zone"], second["share_100"]) == (1, 0.0)
     assert shapely.equals(grid.geometry.iloc[0], shapely.box(E0, N0, E0 + 1000, N0 + 1000))
     assert grid.crs.to_epsg() == 25832
+
+
+# --------------------------------------------------------------------------------------------------
+# grid statistics against the pandas implementation they replaced
+
+
+def reference_grid_cell_stats(
+    addresses: gpd.GeoDataFrame, assessment: pd.DataFrame, size: int = 1000
+) -> gpd.GeoDataFrame:
+    """The grid statistics as computed before the memory cut (Python strings, two groupbys)."""
+    if isinstance(addresses, gpd.GeoDataFrame) and addresses.crs != WORK_CRS:
+        addresses = addresses.to_crs(WORK_CRS)
+    x, y = address_xy(addresses)
+    idx = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    if len(idx) == 0:
+        return _empty(GRID_COLUMNS)
+    rows, cols = cell_indices(x[idx], y[idx], size)
+    down = assessment["best_down"].to_numpy("float64", na_value=np.nan)[idx]
+    klass = assessment["class"].astype("string").to_numpy(dtype=object, na_value="")[idx]
+    generated = addresses["generated"].fillna(False).to_numpy(dtype=bool)[idx]
+    if "generated" in assessment.columns:
+        generated |= assessment["generated"].fillna(False).to_numpy(dtype=bool)[idx]
+    per = pd.DataFrame(
+        {
+            "row": rows,
+            "col": cols,
+            "kommunekode": addresses["kommunekode"].astype("string").to_numpy(dtype=object)[idx],
+            "eligible": klass == "eligible",
+            "eligible_if_zone": klass == "eligible_if_zone",
+            "no_data": np.isnan(down),
+            "served": down >= 100,
+            "down": down,
+            "generated": generated,
+        }
+    )
+    stats = (
+        per.groupby(["row", "col"], sort=True)
+        .agg(
+            addresses=("down", "size"),
+            eligible=("eligible", "sum"),
+            eligible_if_zone=("eligible_if_zone", "sum"),
+            no_data=("no_data", "sum"),
+            served=("served", "sum"),
+            median_best_down=("down", "median"),
+            generated=("generated", "any"),
+        )
+        .reset_index()
+    )
+    majority = (
+        per.groupby(["row", "col", "kommunekode"], sort=False)
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(["row", "col", "n", "kommunekode"], ascending=[True, True, False, True])
+        .drop_duplicates(["row", "col"])
+    )
+    stats = stats.merge(majority[["row", "col", "kommunekode"]], on=["row", "col"], how="left")
+    stats["share_100"] = stats.pop("served") / stats["addresses"]
+    r, c = stats.pop("row").to_numpy("int64"), stats.pop("col").to_numpy("int64")
+    stats["cell"] = pd.array(cell_names(c * float(size), r * float(size), size), dtype="string")
+    return gpd.GeoDataFrame(stats, geometry=cell_boxes(r, c, size), crs=WORK_CRS)[GRID_COLUMNS]
+
+
+def assert_same_grid(addresses: pd.DataFrame, assessment: pd.DataFrame, size: int) -> None:
+    """grid_cell_stats gives exactly what the reference gives: values (floats bit for bit),
+    dtypes, order, index, CRS and cell polygons."""
+    new = grid_cell_stats(addresses, assessment, size)
+    ref = reference_grid_cell_stats(addresses, assessment, size)
+    assert list(new.columns) == list(ref.columns) == GRID_COLUMNS
+    assert new.dtypes.to_dict() == ref.dtypes.to_dict()
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(new.drop(columns="geometry")),
+        pd.DataFrame(ref.drop(columns="geometry")),
+        check_exact=True,
+    )
+    assert_geodataframe_equal(new, ref)
+    assert shapely.equals_exact(
+        np.asarray(new.geometry.array), np.asarray(ref.geometry.array), tolerance=0
+    ).all()
+
+
+def service_shaped(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Addresses as the service holds them: east / north, no geometry, few-valued texts as
+    categories."""
+    plain = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    plain["east"], plain["north"] = address_xy(frame)
+    for column in ("kommunekode", "kommunenavn", "zone"):
+        plain[column] = plain[column].astype("category")
+    return plain
+
+
+@pytest.mark.parametrize("size", [100, 1000, 10000])
+def test_grid_cell_stats_equal_the_reference_on_the_bundle(bundle_release, size):
+    # As the service holds the release (categorical texts, east / north, shared assessment columns)
+    # and as exports read it (GeoDataFrame, plain strings), under every rule set.
+    served, availability = read_tables(bundle_release)
+    assessments = assess_addresses(served, availability)
+    assert isinstance(served["kommunekode"].dtype, pd.CategoricalDtype)
+    assert len(served) > 4_000 and len(assessments) > 1
+    for assessment in assessments.values():
+        assert_same_grid(served, assessment, size)
+    geo = bundle_release.read("addresses")
+    assert isinstance(geo, gpd.GeoDataFrame)
+    assert not isinstance(geo["kommunekode"].dtype, pd.CategoricalDtype)
+    assessment = assessments[next(iter(assessments))]
+    plain_class = assessment.assign(**{"class": assessment["class"].astype("str")})
+    assert_same_grid(geo, plain_class, size)
+    assert grid_cell_stats(geo, plain_class, size)["addresses"].sum() == len(geo)
+
+
+def test_grid_cell_stats_edge_cases_equal_the_reference():
+    # Cell (0, 0) of 1 km: a 2-2 tie between 0741 and 0727 whose categories are not in text order,
+    # an address without a code, an even number of speeds. Cell (1, 0): every speed missing and no
+    # code at all. Cell (2, 1): one address, class missing. Two addresses have no position.
+    points = [cell(1, 1), cell(2, 2), cell(3, 3), cell(4, 4), cell(5, 5)]
+    points += [cell(12, 0), cell(13, 0), cell(25, 11), (np.nan, np.nan), (np.nan, N0)]
+    kode = ["0741", "0741", "0727", "0727", None, None, None, "0706", "0706", "0727"]
+    frame = addresses(points, kode=kode, generated=[False] * 9 + [True])
+    assessment = pd.DataFrame(
+        {
+            "address_id": frame["id"],
+            "best_down": np.array([5, 1000, 100, 30, np.nan, np.nan, np.nan, 7, 1, 2], "float32"),
+            "class": pd.Categorical(
+                ["eligible", "eligible_if_zone", None, "eligible", "not_eligible"] + [None] * 5,
+                categories=CLASSES,
+            ),
+            "generated": [False, True] + [False] * 8,
+        }
+    )
+    text_order = ["0706", "0727", "0741"]
+    plain = service_shaped(frame)
+    plain["kommunekode"] = pd.Categorical(kode, categories=text_order[::-1])
+    for size in (100, 1000, 10000):
+        assert_same_grid(frame, assessment, size)
+        assert_same_grid(plain, assessment, size)
+    grid = grid_cell_stats(plain, assessment, 1000)
+    # The tie goes to the lower code, not to the first category; no code at all gives none.
+    assert grid["kommunekode"].iloc[[0, 2]].tolist() == ["0727", "0706"]
+    assert pd.isna(grid["kommunekode"].iloc[1])
+    assert grid["addresses"].tolist() == [5, 2, 1]
+    assert grid["median_best_down"].iloc[0] == 65.0  # 5, 30, 100, 1000 (one without data)
+    assert np.isnan(grid["median_best_down"].iloc[1])
+    assert (grid["eligible"].tolist(), grid["eligible_if_zone"].tolist()) == ([2, 0, 0], [1, 0, 0])
+    # Plain strings, missing classes as NA, speeds as nullable floats, no generated column.
+    bare = assessment.assign(
+        **{
+            "class": assessment["class"].astype("string"),
+            "best_down": pd.array(
+                assessment["best_down"].to_numpy("float64", na_value=np.nan), dtype="Float64"
+            ),
+        }
+    ).drop(columns="generated")
+    assert_same_grid(frame, bare, 1000)
+    # Object columns, a missing class and none eligible, the addresses in lon/lat.
+    objects = frame.to_crs("EPSG:4326").assign(kommunekode=np.array(kode, dtype=object))
+    only_blue = assessment.assign(**{"class": np.array([None] + ["eligible_blue"] * 9, object)})
+    assert_same_grid(objects, only_blue, 1000)
+    # No code anywhere.
+    assert_same_grid(frame.assign(kommunekode=pd.array([None] * 10, dtype="string")), bare, 1000)
+
+
+TEXT_DTYPES = ["category", "category-reversed", "string", "str", "object"]
+
+
+def as_text(values: list[str | None], dtype: str) -> object:
+    """Texts as one of the column kinds callers pass (categories in reverse text order too)."""
+    if dtype.startswith("category"):
+        present = sorted({v for v in values if v is not None})
+        return pd.Categorical(values, categories=present[::-1] if "reversed" in dtype else present)
+    return np.array(values, dtype=object) if dtype == "object" else pd.array(values, dtype=dtype)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.tuples(st.integers(0, 2_999), st.integers(0, 2_999))),
+            st.sampled_from(["0741", "0727", "0706", None]),
+            st.sampled_from([*CLASSES, None]),
+            st.sampled_from([np.nan, 0.0, 5.0, 99.9, 100.0, 250.5, 1000.0]),
+            st.booleans(),
+        ),
+        max_size=40,
+    ),
+    size=st.sampled_from([100, 1000, 10000]),
+    kode_dtype=st.sampled_from(TEXT_DTYPES),
+    class_dtype=st.sampled_from(TEXT_DTYPES),
+    geo=st.booleans(),
+)
+def test_grid_cell_stats_equal_the_reference_on_random_input(
+    rows, size, kode_dtype, class_dtype, geo
+):
+    points = [(E0 + p[0], N0 + p[1]) if p else (np.nan, np.nan) for p, *_ in rows]
+    frame = addresses(points or np.empty((0, 2)), kode=[r[1] for r in rows])
+    frame["kommunekode"] = as_text([r[1] for r in rows], kode_dtype)
+    assessment = pd.DataFrame(
+        {
+            "best_down": np.array([r[3] for r in rows], dtype="float32"),
+            "class": as_text([r[2] for r in rows], class_dtype),
+            "generated": np.array([r[4] for r in rows], dtype=bool),
+        }
+    )
+    assert_same_grid(frame if geo else service_shaped(frame), assessment, size)
+
+
+def test_grid_cell_stats_check_the_assessment_order_without_copying_ids():
+    frame = addresses([cell(0, 0), cell(1, 0), cell(2, 0)])
+    ids = frame["id"].astype("str")
+    assessment = pd.DataFrame({"address_id": ids, "best_down": 1.0, "class": "eligible"})
+    assert grid_cell_stats(frame, assessment)["addresses"].tolist() == [3]
+    # A missing id stands for an empty one, as before; any other difference is refused.
+    blank = frame.assign(id=pd.array(["", *ids[1:]], dtype="string"))
+    missing = assessment.assign(address_id=pd.array([None, *ids[1:]], dtype="string"))
+    assert grid_cell_stats(blank, missing)["addresses"].tolist() == [3]
+    with pytest.raises(InvalidRequestError, match="not in the addresses' order"):
+        grid_cell_stats(frame, missing)
+    swapped = assessment.assign(address_id=ids.iloc[[1, 0, 2]].to_numpy())
+    with pytest.raises(InvalidRequestError, match="not in the addresses' order"):
+        grid_cell_stats(frame, swapped)
+    with pytest.raises(InvalidRequestError, match="2 rows for 3 addresses"):
+        grid_cell_stats(frame, assessment.iloc[:2])
+    with pytest.raises(InvalidRequestError, match="DDKN cell size"):
+        grid_cell_stats(frame, assessment, 250)
+    empty = grid_cell_stats(frame.iloc[:0], assessment.iloc[:0])
+    assert len(empty) == 0 and list(empty.columns) == GRID_COLUMNS

@@ -354,11 +354,11 @@ class VectorTiler:
         cells depend on the positions only, so every rule set's grid layer shares them."""
         _, x, y = self._located()
         cells = np.unique(np.column_stack(cell_indices(x, y, size)), axis=0)  # by row, then col
-        boxes = cell_boxes(cells[:, 0], cells[:, 1], size)  # as coverage.zones.grid_cell_stats
+        boxes = cell_boxes(cells[:, 0], cells[:, 1], size)  # as coverage.gridstats.grid_cell_stats
         return PolygonLayer.from_frame(gpd.GeoDataFrame(geometry=boxes, crs=WORK_CRS))
 
     def _grid(self, rid: str, size: int) -> FeatureLayer:
-        from coverage.zones import grid_cell_stats
+        from coverage.gridstats import grid_cell_stats
 
         cells = self._cached(("grid-cells", str(size)), lambda: self._grid_cells(size))
         assert isinstance(cells, PolygonLayer)
