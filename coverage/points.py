@@ -17,14 +17,20 @@ the grid, so raster cells are DDKN cells) and precomputes per cell:
   predicate ``geopandas.sjoin`` uses) against the prepared polygons each border cell lists as
   candidates (a bit mask per cell), lowest code first, so a point on a shared edge goes to the
   lower code. The loop runs over the municipalities, never over points;
-* **addresses**: sorted by cell, with ``start[c]:start[c + 1]`` their slice (a direct-address
-  table on the integer cell key: an O(1) lookup with no hashing), and per occupied cell the
-  summary. A point's cell is two floor divisions; its summary is one gather;
-* **nearest address**: a mask of cells with an address within reach drops most points with one
-  gather; for the rest, the point's cell and its neighbours within ``max_distance`` are read from
-  the same slices, distances are taken on the candidate pairs and reduced per point with
+* **addresses**: sorted by cell, each cell's slice found from the integer cell key (a
+  direct-address table: an O(1) lookup with no hashing), and per occupied cell the summary,
+  numbered by the cell's rank in a bitmap of occupied cells. A point's cell is two floor
+  divisions; its summary a few gathers;
+* **nearest address**: a bitmap of cells with an address within reach drops most points; for the
+  rest, the point's cell and its neighbours within ``max_distance`` are read from the same
+  slices, distances are taken on the candidate pairs and reduced per point with
   ``np.minimum.reduceat``. A point in a town meets a few hundred candidates; the pair arrays are
   processed in bounded chunks.
+
+The raster spans ~3 million cells at region size, so nothing is kept as a dense int32 per cell:
+bitmaps, small integer types and a two-level slice table (:mod:`coverage.pointraster`), and one
+byte per address for its classes under every rule set. At 850,000 addresses the index holds
+~34 MB (it held ~75 MB) and its build passes ~44 MB (it passed ~165 MB).
 
 No geometry object is made per point. Where a point lies in no polygon (the 1:500,000 coastline
 cuts off a few real addresses) the municipality falls back to the nearest address's own
@@ -34,7 +40,6 @@ points``) and the service (``POST /api/points``).
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,12 +60,18 @@ from coverage.pointraster import (
     BORDER,
     CELL,
     OUTSIDE,
+    AddressCells,
+    CellSet,
     Grid,
+    Starts,
     cell_medians,
+    cell_runs,
+    cell_sums,
+    gather,
     grid_for,
-    grow,
     municipality_raster,
     positions,
+    smallest_int,
 )
 from coverage.release import Release
 from coverage.rules import get_rule_set, resolve_rule_sets
@@ -83,17 +94,17 @@ POINT_COLUMNS = [
     "generated",
 ]  # fmt: skip
 
-#: Candidate (point, address) pairs held at once by the nearest search: bounds memory in towns.
-_PAIRS = 4_000_000
 _ELIGIBLE, _IF_ZONE = CLASSES.index("eligible"), CLASSES.index("eligible_if_zone")
 _local = threading.local()
 
 
 @dataclass
 class RuleCells:
-    """Per rule set: class of every indexed address and eligible counts of every occupied cell."""
+    """Per rule set: the class of each class combination (see :attr:`PointIndex.address_classes`)
+    and eligible counts of every occupied cell (in the smallest unsigned type that holds the
+    fullest cell's address count)."""
 
-    address_class: np.ndarray
+    classes: np.ndarray
     eligible: np.ndarray
     eligible_if_zone: np.ndarray
 
@@ -102,34 +113,35 @@ class RuleCells:
 class PointIndex:
     """A release's municipalities, addresses and cell summaries, indexed on the 100 m grid.
 
-    Address arrays are sorted by cell; ``row`` points back into the release's ``addresses`` table.
-    Per-cell arrays are indexed by occupied-cell number (``occupied[flat cell]``, -1 when empty).
+    Per-address arrays are in :attr:`addresses`' order (by cell). Per-cell arrays are indexed by
+    occupied-cell number (``addresses.occupied.rank(flat cell)``).
     """
 
     grid: Grid
     municipality: np.ndarray
-    """Flat int32 raster: municipality number of a cell wholly inside it, -1 outside every
-    polygon, ``-2 - b`` for border cell number ``b``."""
+    """Flat raster in the smallest signed type: municipality number of a cell wholly inside it,
+    -1 outside every polygon, -2 on a border (``border.rank(cell)`` is its border number)."""
+    border: CellSet
     candidates: np.ndarray
     """Per border cell, bit ``k`` of word ``k // 64`` set when polygon ``k`` may reach it."""
     polygons: np.ndarray
     """Prepared polygon per municipality number (None for a code no polygon has)."""
     codes: np.ndarray
     names: np.ndarray
-    start: np.ndarray
-    occupied: np.ndarray
-    east: np.ndarray
-    north: np.ndarray
-    row: np.ndarray
+    addresses: AddressCells
     ids: pa.Array | pa.ChunkedArray
-    """Register ids in the table's order (``ids[row[i]]`` is sorted address ``i``'s)."""
+    """Register ids in the table's order (``ids[addresses.row[i]]`` is sorted address ``i``'s)."""
     address_kommune: np.ndarray
-    address_generated: np.ndarray
+    """Municipality number of each address's own code (-1: none), in the raster's type."""
+    address_classes: np.ndarray
+    """Each address's combination of classes under the indexed rule sets, a row of a small
+    table whose columns are the rule sets' :attr:`RuleCells.classes`: rule sets mostly agree, so
+    one byte per address serves them all."""
+    address_generated: CellSet
     median_down: np.ndarray
     share_100: np.ndarray
-    cell_generated: np.ndarray
+    cell_generated: CellSet
     rules: dict[str, RuleCells] = field(default_factory=dict)
-    _near: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_release(cls, release: Release, rule_set_keys: list[str] | None = None) -> PointIndex:
@@ -159,80 +171,89 @@ class PointIndex:
             munis = munis.dissolve("kommunekode", as_index=False, aggfunc="first")
         east = addresses["east"].to_numpy(np.float64, na_value=np.nan)
         north = addresses["north"].to_numpy(np.float64, na_value=np.nan)
-        keep = np.flatnonzero(np.isfinite(east) & np.isfinite(north))
+        keep = np.flatnonzero(np.isfinite(east) & np.isfinite(north)).astype(np.int32)
         muni_codes = munis["kommunekode"].astype(str).to_numpy()
         # Municipality codes as small integer codes into their few distinct texts: no Python
-        # string per address (850,000 of them cost ~100 MB while the index is built).
-        kommune = pd.Categorical(addresses["kommunekode"].astype("string"))
-        present = np.unique(kommune.codes[keep])
-        present_codes = np.asarray(kommune.categories, dtype=str)[present[present >= 0]]
-        codes = np.unique(np.concatenate([muni_codes, present_codes]).astype(str))
+        # string per address, and no pass over the whole table (850,000 rows in a region).
+        kommune, texts = _category_codes(addresses["kommunekode"])
+        seen = np.zeros(len(texts) + 1, dtype=bool)
+        seen[kommune[keep] + 1] = True
+        codes = np.unique(np.concatenate([muni_codes, texts[seen[1:]]]).astype(str))
         codes = codes[codes != ""]
-        names = pd.Series(munis["kommunenavn"].astype(str).to_numpy(), index=muni_codes)
-        from_addresses = addresses.drop_duplicates("kommunekode").set_index("kommunekode")
-        names = names.combine_first(from_addresses.get("kommunenavn", pd.Series(dtype=str)))
+        names = _names(codes, muni_codes, munis["kommunenavn"], addresses, kommune, texts)
 
-        grid = grid_for(munis.total_bounds, east[keep], north[keep], MAX_DISTANCE)
+        # A margin of twice the search radius: a searched point is within reach of an address, so
+        # its neighbour cells (within reach of the point) all lie on the raster, and the nearest
+        # search finds them with one addition each, no bounds checks.
+        reach = MAX_DISTANCE
+        grid = grid_for(munis.total_bounds, east[keep], north[keep], 2 * reach)
         geoms = munis.set_index(muni_codes).geometry.reindex(codes).to_numpy()
-        raster, candidates = municipality_raster(grid, geoms)
+        # The raster first, while no address array is held: its temporaries (a few rasters of
+        # the whole region) then come on top of little.
+        raster, border, candidates = municipality_raster(grid, geoms)
         shapely.prepare(geoms[~pd.isna(geoms)])
 
-        rows, cols = np.floor_divide(north[keep], CELL), np.floor_divide(east[keep], CELL)
-        flat, _ = grid.flat(rows.astype(np.int64), cols.astype(np.int64))
-        order = keep[np.argsort(flat, kind="stable")]  # by cell, then release order
-        flat = np.sort(flat, kind="stable")
-        counts = np.bincount(flat, minlength=grid.nrows * grid.ncols).astype(np.int32)
-        # int32 throughout: the cell arrays span the whole region raster (millions of cells).
-        start = np.zeros(len(counts) + 1, dtype=np.int32)
-        np.cumsum(counts, out=start[1:])
-        occ_cells = np.flatnonzero(counts)
-        occupied = np.full(len(counts), -1, dtype=np.int32)
-        occupied[occ_cells] = np.arange(len(occ_cells), dtype=np.int32)
-        cell = occupied[flat]  # occupied-cell number of every sorted address
+        # Addresses by cell, then release order. Steps in the order that keeps the peak low: the
+        # temporaries of each come while as little of the index as possible is held.
+        flat = grid.cells_of(east, north, keep)
+        by_cell = np.argsort(flat, kind="stable")
+        order, flat = keep[by_cell], flat[by_cell]
+        del by_cell, keep
+        occ_cells, sizes = cell_runs(flat)
+        del flat
+        starts = Starts.from_counts(occ_cells, sizes, grid.nrows * grid.ncols)
+        occupied = CellSet.from_indices(occ_cells, grid.nrows * grid.ncols)
+        del occ_cells
+        counts = np.min_scalar_type(int(sizes.max(initial=0)))  # the fullest cell's
 
         first = next(iter(assessments.values()))
-        down = first["best_down"].to_numpy(np.float64, na_value=np.nan)[order]
+        down = gather(first["best_down"].to_numpy(np.float64, na_value=np.nan), order)
+        median_down = cell_medians(down, sizes)
+        share_100 = (cell_sums(down >= 100, sizes, np.int32) / sizes).astype(np.float32)
+        del down
+        eligible = {}
+        combination, table = np.zeros(len(order), dtype=np.int32), np.zeros((1, 0), np.int8)
+        for rid, assessment in assessments.items():
+            klass = gather(pd.Categorical(assessment["class"], categories=CLASSES).codes, order)
+            eligible[rid] = (
+                cell_sums(klass == _ELIGIBLE, sizes, counts),
+                cell_sums(klass == _IF_ZONE, sizes, counts),
+            )
+            combination, table = _combine(combination, table, klass)
+        rules = {
+            rid: RuleCells(np.ascontiguousarray(table[:, i]), *eligible[rid])
+            for i, rid in enumerate(assessments)
+        }
+        address_classes = combination.astype(np.min_scalar_type(len(table) - 1))
+        del combination
         generated = (
-            addresses["generated"].fillna(False).to_numpy(dtype=bool)[order]
+            gather(addresses["generated"].fillna(False).to_numpy(dtype=bool), order)
             if "generated" in addresses.columns
             else np.zeros(len(order), dtype=bool)
         )
-        n_occ = len(occ_cells)
-        rules = {}
-        for rid, assessment in assessments.items():
-            klass = pd.Categorical(assessment["class"], categories=CLASSES).codes[order]
-            rules[rid] = RuleCells(
-                address_class=klass.astype(np.int8),
-                eligible=np.bincount(cell, weights=klass == _ELIGIBLE, minlength=n_occ).astype(
-                    np.int32
-                ),
-                eligible_if_zone=np.bincount(
-                    cell, weights=klass == _IF_ZONE, minlength=n_occ
-                ).astype(np.int32),
-            )
-        served = np.bincount(cell, weights=down >= 100, minlength=n_occ)
-        # The table's own id text (its buffers, not a copy sorted by cell: 37 MB at 850,000
-        # addresses); an answer takes the few ids it returns through ``row``.
-        ids = pa.array(addresses["id"], pa.string(), from_pandas=True)
+        # The table's own id text (its buffers: no copy sorted by cell, 37 MB at 850,000
+        # addresses, nor a cast of its offsets); an answer takes the ids it returns via ``row``.
+        ids = pa.array(addresses["id"], from_pandas=True)
+        if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+            ids = ids.cast(pa.string())
         return cls(
             grid=grid,
             municipality=raster,
+            border=border,
             candidates=candidates,
             polygons=geoms,
             codes=codes.astype(object),
-            # A code without a name shows the code: categories must be unique.
-            names=names.reindex(codes).fillna(pd.Series(codes, index=codes)).to_numpy(dtype=object),
-            start=start,
-            occupied=occupied,
-            east=east[order],
-            north=north[order],
-            row=order.astype(np.int32),
+            names=names,
+            addresses=AddressCells(
+                grid, starts, occupied, gather(east, order), gather(north, order), order, reach
+            ),
             ids=ids,
-            address_kommune=_kommune_numbers(kommune, codes)[order],
-            address_generated=generated,
-            median_down=cell_medians(cell, down, n_occ),
-            share_100=(served / counts[occ_cells]).astype(np.float32),
-            cell_generated=np.bincount(cell, weights=generated, minlength=n_occ) > 0,
+            address_kommune=gather(_kommune_numbers(texts, codes), gather(kommune, order)),
+            address_classes=address_classes,
+            address_generated=CellSet.from_mask(generated),
+            median_down=median_down,
+            share_100=share_100,
+            cell_generated=CellSet.from_mask(cell_sums(generated, sizes, np.int32) > 0),
             rules=rules,
         )
 
@@ -278,23 +299,29 @@ class PointIndex:
         flat, inside = self.grid.flat(rows, cols)
 
         muni = np.where(inside, self.municipality[flat], OUTSIDE)
-        border = np.flatnonzero(muni <= BORDER)
+        border = np.flatnonzero(muni == BORDER)
         if len(border):
-            muni[border] = self._exact(e[border], n[border], BORDER - muni[border])
-        nearest, distance = self._nearest(e, n, rows, cols, flat, inside, max_distance)
+            numbers = self.border.rank(flat[border])
+            muni[border] = self._exact(e[border], n[border], numbers)
+        nearest, distance = self.addresses.nearest(e, n, flat, inside, max_distance)
         source = np.where(muni >= 0, 0, -1).astype(np.int8)
         fallback = np.flatnonzero((muni < 0) & (nearest >= 0))
         muni[fallback] = self.address_kommune[nearest[fallback]]
         source[fallback[muni[fallback] >= 0]] = 1
 
-        occ = np.where(inside, self.occupied[flat], -1)
-        has_cell = occ >= 0
-        at = np.where(has_cell, occ, 0)
+        count = self.addresses.count(flat, inside)
+        has_cell = count > 0
+        in_cell = np.flatnonzero(has_cell)
+        at = np.zeros(len(e), dtype=np.int32)
+        at[in_cell] = self.addresses.occupied.rank(flat[in_cell])
         cells = self.rules[rid]
-        count = np.where(inside, self.start[flat + 1] - self.start[flat], 0).astype(np.int32)
         has_near = nearest >= 0
         near_at = np.where(has_near, nearest, 0)
-        klass = np.where(has_near, cells.address_class[near_at], -1)
+        klass = np.where(has_near, cells.classes[self.address_classes[near_at]], -1)
+        generated = np.zeros(len(e), dtype=bool)
+        generated[in_cell] = self.cell_generated.contains(at[in_cell])
+        found = np.flatnonzero(has_near)
+        generated[found] |= self.address_generated.contains(nearest[found])
         names = cell_name_array(e, n, CELL)
         return pd.DataFrame(
             {
@@ -317,8 +344,7 @@ class PointIndex:
                 "nearest_distance_m": np.where(has_near, distance, np.nan),
                 "nearest_class": pd.Categorical.from_codes(klass, categories=CLASSES),
                 "rule_set": pd.Categorical.from_codes(np.zeros(len(e), np.int8), [rid]),
-                "generated": (has_cell & self.cell_generated[at])
-                | (has_near & self.address_generated[near_at]),
+                "generated": generated,
             },
             copy=False,  # one block per column: consolidating a million rows costs a copy
         )
@@ -330,7 +356,7 @@ class PointIndex:
         chosen, codes = np.unique(nearest[found], return_inverse=True)
         all_codes = np.full(len(nearest), -1, dtype=np.int32)
         all_codes[found] = codes
-        taken = self.ids.take(pa.array(self.row[chosen]))
+        taken = self.ids.take(pa.array(self.addresses.row[chosen]))
         categories = pd.Index(pd.arrays.ArrowStringArray(taken))
         return pd.Categorical.from_codes(all_codes, categories=categories)
 
@@ -348,95 +374,56 @@ class PointIndex:
                 found[ask[shapely.intersects_xy(polygon, east[ask], north[ask])]] = k
         return found
 
-    def _nearest(
-        self,
-        east: np.ndarray,
-        north: np.ndarray,
-        rows: np.ndarray,
-        cols: np.ndarray,
-        flat: np.ndarray,
-        inside: np.ndarray,
-        limit: float,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted-address position of each point's nearest address within ``limit`` m (-1: none),
-        and the distance; equidistant addresses go to the first in release order."""
-        rings = math.ceil(limit / CELL)
-        # Only points with an address within ``rings`` cells are searched: most random points
-        # have none, and are dropped with one gather.
-        ask = np.flatnonzero(inside & self._near_mask(rings)[flat])
-        best_all = np.full(len(east), -1, dtype=np.int64)
-        dist_all = np.full(len(east), np.nan)
-        east, north, rows, cols = east[ask], north[ask], rows[ask], cols[ask]
-        best = np.full(len(ask), -1, dtype=np.int64)
-        best_d2 = np.full(len(ask), np.inf)
-        for dr in range(-rings, rings + 1):
-            for dc in range(-rings, rings + 1):
-                # The closest a point can be to a cell this far off; farther cells are skipped.
-                gap = math.hypot(max(abs(dr) - 1, 0), max(abs(dc) - 1, 0)) * CELL
-                if gap > limit:
-                    continue
-                flat, ok = self.grid.flat(rows + dr, cols + dc)
-                lo = self.start[flat]
-                count = np.where(ok, self.start[flat + 1] - lo, 0)
-                points = np.flatnonzero(count)
-                if len(points):
-                    self._closest_in(points, lo[points], count[points], east, north, best, best_d2)
-        reached = best_d2 <= limit * limit
-        best_all[ask[reached]] = best[reached]
-        dist_all[ask[reached]] = np.sqrt(best_d2[reached])
-        return best_all, dist_all
 
-    def _near_mask(self, rings: int) -> np.ndarray:
-        """Cells with an address within ``rings`` cells (flat, bool); kept per ring count."""
-        mask = self._near.get(rings)
-        if mask is None:
-            grid = self.grid
-            occupied = (self.start[1:] != self.start[:-1]).reshape(grid.nrows, grid.ncols)
-            mask = grow(occupied, rings).ravel()
-            self._near[rings] = mask  # a race only computes the same mask twice
-        return mask
-
-    def _closest_in(
-        self,
-        points: np.ndarray,
-        lo: np.ndarray,
-        count: np.ndarray,
-        east: np.ndarray,
-        north: np.ndarray,
-        best: np.ndarray,
-        best_d2: np.ndarray,
-    ) -> None:
-        """Update ``best`` with the closest address of one neighbour cell of each point."""
-        ends = np.cumsum(count)
-        cuts = np.searchsorted(ends, np.arange(_PAIRS, ends[-1], _PAIRS), side="right")
-        for part in np.split(np.arange(len(points)), cuts):
-            if len(part) == 0:
-                continue
-            p, c = points[part], count[part]
-            total = int(c.sum())
-            seg = np.cumsum(c) - c
-            pos = np.repeat(lo[part] - seg, c) + np.arange(total)
-            pid = np.repeat(p, c)
-            d2 = (self.east[pos] - east[pid]) ** 2 + (self.north[pos] - north[pid]) ** 2
-            low = np.minimum.reduceat(d2, seg)
-            # The first pair reaching the minimum: addresses within a cell are in release order.
-            first = np.minimum.reduceat(
-                np.where(d2 == np.repeat(low, c), np.arange(total), total), seg
-            )
-            cand = pos[first]
-            current = best[p]
-            better = (low < best_d2[p]) | (
-                (low == best_d2[p]) & (self.row[cand] < self.row[np.maximum(current, 0)])
-            )
-            best_d2[p[better]] = low[better]
-            best[p[better]] = cand[better]
+def _combine(
+    combination: np.ndarray, table: np.ndarray, klass: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The combinations (numbers into rows of ``table``) extended by one more rule set's class
+    codes (-1 none): only combinations that occur get a number, so they stay few."""
+    kinds = len(CLASSES) + 1
+    key = combination * kinds + (klass + 1)
+    used = np.zeros(len(table) * kinds, dtype=bool)
+    used[key] = True
+    rows = np.flatnonzero(used)
+    number = np.cumsum(used, dtype=np.int32) - 1
+    return number[key], np.column_stack([table[rows // kinds], rows % kinds - 1]).astype(np.int8)
 
 
-def _kommune_numbers(kommune: pd.Categorical, codes: np.ndarray) -> np.ndarray:
-    """Each address's position in the sorted ``codes`` (-1 for none), via its category."""
-    per_category = positions(codes, np.asarray(kommune.categories, dtype=str))
-    number = np.append(per_category, np.int32(-1))  # code -1 (missing) picks the last: -1
-    return number[kommune.codes].astype(np.int32)
+def _category_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1: missing) into distinct texts: a categorical's own codes, no copy."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, uniques = pd.factorize(values)
+        codes = codes.astype(smallest_int(len(uniques)))  # int64 from pandas: 8 bytes per row
+    return codes, np.asarray(pd.Index(uniques).astype(str), dtype=str)
+
+
+def _names(
+    codes: np.ndarray,
+    muni_codes: np.ndarray,
+    muni_names: pd.Series,
+    addresses: pd.DataFrame,
+    kommune: np.ndarray,
+    texts: np.ndarray,
+) -> np.ndarray:
+    """Name of each code: its polygon's, else its first address's, else the code itself."""
+    known = dict(zip(muni_codes, muni_names.astype(str).to_numpy(), strict=True))
+    out = np.empty(len(codes), dtype=object)
+    for i, code in enumerate(codes):  # a few dozen codes
+        name = known.get(code)
+        if name is None and "kommunenavn" in addresses:  # no polygon: none in a release
+            has = np.isin(kommune, np.flatnonzero(texts == code))
+            name = addresses["kommunenavn"].iloc[has.argmax()] if has.any() else None
+        out[i] = str(code) if name is None or pd.isna(name) else str(name)
+    return out
+
+
+def _kommune_numbers(texts: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per text and then -1 (so that code -1, missing, picks -1): its position in the sorted
+    ``codes`` (-1 for none), in the raster's type (codes are few)."""
+    number = np.append(positions(codes, texts), np.int32(-1))
+    return number.astype(smallest_int(len(codes)))
 
 
 def _transformer(crs: str) -> Transformer:

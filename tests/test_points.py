@@ -18,14 +18,17 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 import coverage.cli.points  # noqa: F401  (registers ``netkort points`` on the shared app)
+from coverage.answer import assess_addresses
 from coverage.assess import assess_many
 from coverage.cli.common import app as cli_app
 from coverage.errors import InvalidRequestError, SourceError
-from coverage.points import POINT_COLUMNS, PointIndex, work_coordinates
+from coverage.gridstats import grid_cell_stats
+from coverage.pointraster import CellSet, Starts, cell_medians, cell_sums, gather
+from coverage.points import MAX_DISTANCE, POINT_COLUMNS, PointIndex, work_coordinates
 from coverage.rules import resolve_rule_sets
+from coverage.servetables import read_tables
 from coverage.stats import read_release_tables
 from coverage.types import WORK_CRS
-from coverage.gridstats import grid_cell_stats
 from service.main import create_app
 from service.routes.points import MAX_POINTS
 from service.settings import ServiceSettings
@@ -225,6 +228,283 @@ def test_random_points_over_samsoe_equal_sjoin_and_strtree(samsoe):
     expected[i] = d
     np.testing.assert_allclose(answer["nearest_distance_m"], expected, equal_nan=True)
     assert answer["nearest_id"].notna().sum() > 1000  # the sample does reach addresses
+
+
+# --- every column against a plain reference, on the real bundle ---------------------------------
+
+
+def reference_answer(
+    addresses: pd.DataFrame,
+    assessment: pd.DataFrame,
+    munis: gpd.GeoDataFrame,
+    x: np.ndarray,
+    y: np.ndarray,
+    max_distance: float,
+) -> pd.DataFrame:
+    """The answer the slow, obvious way: geopandas.sjoin, pandas groupby per cell, every address
+    pair within reach from an STRtree (distance taken as the index takes it, ties to the first
+    address in release order)."""
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs=WORK_CRS)
+    joined = gpd.sjoin(points, munis[["kommunekode", "geometry"]], predicate="intersects")
+    code = joined.sort_values("kommunekode").groupby(level=0)["kommunekode"].first()
+    code = code.reindex(range(len(x))).to_numpy(dtype=object, copy=True)
+    source = np.where(pd.isna(code), None, "polygon").astype(object)
+
+    ax, ay = addresses["east"].to_numpy(float), addresses["north"].to_numpy(float)
+    tree = shapely.STRtree(shapely.points(ax, ay))
+    pid, aid = tree.query(shapely.points(x, y), predicate="dwithin", distance=max_distance)
+    d2 = (ax[aid] - x[pid]) ** 2 + (ay[aid] - y[pid]) ** 2
+    keep = d2 <= max_distance**2
+    pid, aid, d2 = pid[keep], aid[keep], d2[keep]
+    order = np.lexsort((aid, d2, pid))  # per point: nearest first, then release order
+    pid, aid, d2 = pid[order], aid[order], d2[order]
+    first = np.flatnonzero(np.r_[True, pid[1:] != pid[:-1]]) if len(pid) else pid
+    nearest = np.full(len(x), -1)
+    nearest[pid[first]] = aid[first]
+    distance = np.full(len(x), np.nan)
+    distance[pid[first]] = np.sqrt(d2[first])
+    has = nearest >= 0
+    own = addresses["kommunekode"].astype(object).to_numpy()
+    coast = pd.isna(code) & has
+    code[coast] = own[nearest[coast]]
+    source[coast & pd.notna(code)] = "nearest_address"
+    names = dict(zip(munis["kommunekode"], munis["kommunenavn"], strict=True))
+
+    klass = assessment["class"].astype(object).to_numpy()
+    down = assessment["best_down"].to_numpy(float)
+    generated = addresses["generated"].to_numpy(bool)
+    per_address = pd.DataFrame(
+        {
+            "row": np.floor_divide(ay, 100).astype(int),
+            "col": np.floor_divide(ax, 100).astype(int),
+            "down": down,
+            "served": down >= 100,
+            "eligible": klass == "eligible",
+            "if_zone": klass == "eligible_if_zone",
+            "generated": generated,
+        }
+    )
+    cells = per_address.groupby(["row", "col"]).agg(
+        addresses=("down", "size"),
+        median=("down", "median"),
+        served=("served", "sum"),
+        eligible=("eligible", "sum"),
+        if_zone=("if_zone", "sum"),
+        generated=("generated", "any"),
+    )
+    rows, cols = np.floor_divide(y, 100).astype(int), np.floor_divide(x, 100).astype(int)
+    at = cells.reindex(pd.MultiIndex.from_arrays([rows, cols]))
+    count = at["addresses"].fillna(0).to_numpy().astype(np.int32)
+    return pd.DataFrame(
+        {
+            "kommunekode": code,
+            "kommunenavn": [names.get(c) if c is not None else None for c in code],
+            "kommune_source": source,
+            "ddkn_m100": [f"100m_{r}_{c}" for r, c in zip(rows, cols, strict=True)],
+            "cell_addresses": count,
+            # The index keeps cell summaries as float32.
+            "cell_median_down": at["median"].to_numpy(float).astype(np.float32).astype(float),
+            "cell_share_100": (at["served"].to_numpy(float) / count)
+            .astype(np.float32)
+            .astype(float),
+            "cell_eligible": at["eligible"].fillna(0).to_numpy().astype(np.int32),
+            "cell_eligible_if_zone": at["if_zone"].fillna(0).to_numpy().astype(np.int32),
+            "nearest_id": np.where(has, addresses["id"].to_numpy(object)[nearest], None),
+            "nearest_distance_m": distance,
+            "nearest_class": np.where(has, klass[nearest], None),
+            "generated": at["generated"].fillna(False).to_numpy(bool)
+            | np.where(has, generated[nearest], False),
+        }
+    )
+
+
+def assert_same_answer(ours: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Every column equal: texts as texts (None for missing), numbers exactly."""
+    for column in expected:
+        got = ours[column]
+        if got.dtype.kind in "fiub":
+            want = expected[column].to_numpy(got.dtype)
+            np.testing.assert_array_equal(got.to_numpy(), want, err_msg=column)
+        else:
+            got = got.astype(object).where(got.notna(), None).tolist()
+            want = expected[column].astype(object).where(expected[column].notna(), None)
+            assert got == want.tolist(), column
+
+
+def bundle_points(addresses: pd.DataFrame, munis: gpd.GeoDataFrame) -> tuple[np.ndarray, ...]:
+    """Random points over Samsø and over the whole region, every address's position (exactly
+    and a few cm off) and the corners of the address cells (points on cell edges)."""
+    rng = np.random.default_rng(4)
+    xmin, ymin, xmax, ymax = munis.loc[munis["kommunekode"] == "0741"].total_bounds
+    rx, ry = (
+        rng.uniform(xmin - 1500, xmax + 1500, 40_000),
+        rng.uniform(ymin - 1500, ymax + 1500, 40_000),
+    )
+    bx0, by0, bx1, by1 = munis.total_bounds
+    wx, wy = (
+        rng.uniform(bx0 - 3000, bx1 + 3000, 30_000),
+        rng.uniform(by0 - 3000, by1 + 3000, 30_000),
+    )
+    ax, ay = addresses["east"].to_numpy(float), addresses["north"].to_numpy(float)
+    jx, jy = ax + rng.uniform(-0.05, 0.05, len(ax)), ay + rng.uniform(-0.05, 0.05, len(ay))
+    cx, cy = np.floor_divide(ax, 100) * 100, np.floor_divide(ay, 100) * 100
+    return np.concatenate([rx, wx, ax, jx, cx]), np.concatenate([ry, wy, ay, jy, cy])
+
+
+@pytest.fixture(scope="module")
+def service_index(bundle_release):
+    """The index as the service builds it: categorical texts (servetables), every rule set."""
+    addresses, availability = read_tables(bundle_release)
+    assessments = assess_addresses(addresses, availability)
+    munis = bundle_release.read("municipalities")
+    return addresses, assessments, munis, PointIndex.from_tables(addresses, munis, assessments)
+
+
+@pytest.mark.parametrize(
+    ("max_distance", "rules"), [(50.0, None), (0.0, "2021"), (120.0, "2016"), (500.0, "2023")]
+)
+def test_every_column_equals_a_plain_reference_on_the_bundle(service_index, max_distance, rules):
+    addresses, assessments, munis, index = service_index
+    x, y = bundle_points(addresses, munis)
+    ours = index.query(x, y, rules=rules, max_distance=max_distance)
+    rid = index.rule_set_id(rules)
+    assert (ours["rule_set"] == rid).all()
+    expected = reference_answer(addresses, assessments[rid], munis, x, y, max_distance)
+    assert_same_answer(ours, expected)
+    # The sample reaches what it should: addresses, empty cells, borders, the coast fallback
+    # (the 3 addresses off the generalised coastline, at least at their own positions).
+    count = ours["cell_addresses"]
+    assert (count > 0).sum() > 10_000 and (count == 0).sum() > 10_000
+    assert ours["kommunekode"].nunique() == 19 and ours["nearest_id"].notna().sum() > 4_000
+    assert (ours["kommune_source"] == "nearest_address").sum() >= 3
+
+
+def test_string_and_categorical_tables_give_the_same_index_answers(samsoe, service_index):
+    # The CLI reads plain string columns, the service categories: one answer.
+    addresses, _, munis, categorical = service_index
+    plain = samsoe[3]
+    x, y = bundle_points(addresses, munis)
+    pd.testing.assert_frame_equal(plain.query(x, y), categorical.query(x, y), check_exact=True)
+
+
+def held_bytes(value: object) -> int:
+    """Bytes of the numpy arrays a (nested) dataclass holds."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes if value.dtype != object else 0
+    if isinstance(value, dict):
+        return sum(held_bytes(v) for v in value.values())
+    fields = getattr(value, "__dataclass_fields__", None)
+    return sum(held_bytes(getattr(value, f)) for f in fields) if fields else 0
+
+
+def test_index_holds_a_few_bytes_per_raster_cell(service_index):
+    # The region raster has millions of cells: a dense int32 per cell (a municipality number,
+    # an occupied-cell number, an address start) would be 4 bytes per cell each, a bool mask of
+    # cells near an address 1 byte per distance asked. Held: ~1 + 2 + 1/5 per set of cells.
+    index = service_index[3]
+    for distance in (0, 100, 200, 300, 400, MAX_DISTANCE):  # every near-cell mask there can be
+        index.query(np.array([600_000.0]), np.array([6_200_000.0]), max_distance=distance)
+    cells = index.grid.nrows * index.grid.ncols
+    assert cells > 2_000_000  # the bundle's raster spans the region
+    assert held_bytes(index) < 5 * cells
+
+
+# --- the compact structures ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 1000, 100_003])
+def test_cell_set_contains_and_ranks_like_a_dense_mask(size):
+    rng = np.random.default_rng(size)
+    mask = rng.random(size) < 0.3
+    cells = CellSet.from_mask(mask)
+    every = np.arange(size)
+    assert len(cells) == mask.sum()
+    np.testing.assert_array_equal(cells.contains(every), mask)
+    np.testing.assert_array_equal(cells.rank(every), np.cumsum(mask) - mask)
+    some = rng.integers(0, max(size, 1), 500).astype(np.int32) if size else every
+    np.testing.assert_array_equal(cells.contains(some), mask[some])
+    assert len(CellSet.from_indices(np.flatnonzero(mask), size)) == mask.sum()
+
+
+@pytest.mark.parametrize("crowd", [10, 5_000])  # thousands per cell overflow a uint16 offset
+def test_starts_find_each_cells_slice(crowd):
+    rng = np.random.default_rng(crowd)
+    n_cells = 5_000
+    cells = np.sort(rng.choice(n_cells, 4_000, replace=False))
+    sizes = rng.integers(1, crowd, len(cells)).astype(np.int32)
+    starts = Starts.from_counts(cells, sizes, n_cells)
+    counts = np.zeros(n_cells, np.int64)
+    counts[cells] = sizes
+    dense = np.concatenate([[0], np.cumsum(counts)])
+    every = np.arange(n_cells + 1)
+    np.testing.assert_array_equal(starts.at(every), dense)
+    assert starts.offset.dtype == (np.uint16 if crowd == 10 else np.int32)
+
+
+def test_cell_medians_sums_and_gather_equal_pandas():
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 40, 3_000).astype(np.int32)
+    cell = np.repeat(np.arange(len(sizes)), sizes)
+    down = rng.choice([np.nan, 0.0, 10.0, 100.0, 250.5, 1000.0], len(cell))
+    down[cell % 7 == 0] = np.nan  # cells without any value
+    expected = pd.Series(down).groupby(cell).median().to_numpy().astype(np.float32)
+    for chunk in (1, 50, 1 << 17):  # slices cut at cell boundaries give the same medians
+        np.testing.assert_array_equal(cell_medians(down, sizes, chunk), expected)
+    flags = down >= 100
+    np.testing.assert_array_equal(
+        cell_sums(flags, sizes, np.uint8), pd.Series(flags).groupby(cell).sum().to_numpy()
+    )
+    order = rng.permutation(len(down)).astype(np.int32)
+    np.testing.assert_array_equal(gather(down, order, 1000), down[order])
+
+
+def test_nearest_search_reaches_past_addresses_at_the_raster_edge():
+    # Addresses on the extremes of the indexed extent, points up to MAX_DISTANCE beyond them in
+    # every direction: the neighbour cells searched lie in the raster's margin.
+    box = shapely.box(E0, N0, E0 + 1000, N0 + 1000)
+    munis = gpd.GeoDataFrame(
+        {"kommunekode": ["0001"], "kommunenavn": ["Aby"]}, geometry=[box], crs=WORK_CRS
+    )
+    corners = np.array(
+        [(0.0, 0.0), (1000.0, 0.0), (0.0, 1000.0), (1000.0, 1000.0), (1500.0, 500.0)]
+    )
+    addresses = pd.DataFrame(
+        {
+            "id": [f"a{i}" for i in range(len(corners))],
+            "kommunekode": "0001",
+            "east": corners[:, 0] + E0,
+            "north": corners[:, 1] + N0,
+        }
+    )
+    assessment = pd.DataFrame({"class": ["eligible"] * len(corners), "best_down": 10.0})
+    index = PointIndex.from_tables(addresses, munis, {RULES: assessment})
+    angle = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    ring = np.concatenate([[MAX_DISTANCE - 0.01, MAX_DISTANCE + 0.01, 250.0]]).repeat(len(angle))
+    x = (E0 + corners[:, :1] + ring * np.tile(np.cos(angle), 3)).ravel()
+    y = (N0 + corners[:, 1:] + ring * np.tile(np.sin(angle), 3)).ravel()
+    answer = index.query(x, y, max_distance=MAX_DISTANCE)
+    # Brute force over the five addresses.
+    d = np.hypot(
+        x[:, None] - addresses["east"].to_numpy(), y[:, None] - addresses["north"].to_numpy()
+    )
+    reached = d.min(axis=1) <= MAX_DISTANCE
+    expected = np.where(reached, addresses["id"].to_numpy()[d.argmin(axis=1)], None)
+    assert answer["nearest_id"].astype(object).where(
+        answer["nearest_id"].notna(), None
+    ).tolist() == list(expected)
+    np.testing.assert_allclose(
+        answer["nearest_distance_m"], np.where(reached, d.min(axis=1), np.nan)
+    )
+    assert reached.sum() > 500 and (~reached).sum() > 100  # both sides of the radius are asked
+    # The nearest search reads neighbours up to twice the radius from an address unchecked: the
+    # raster must reach that far beyond every address.
+    grid, rings = index.grid, int(np.ceil(MAX_DISTANCE / 100))
+    rows = np.floor_divide(addresses["north"], 100) - grid.row0
+    cols = np.floor_divide(addresses["east"], 100) - grid.col0
+    assert rows.min() >= 2 * rings and rows.max() <= grid.nrows - 1 - 2 * rings
+    assert cols.min() >= 2 * rings and cols.max() <= grid.ncols - 1 - 2 * rings
+    far = index.query(np.array([E0 - 1100.0, E0 + 2600]), np.array([N0 - 1100.0, N0 + 2100]))
+    assert far["nearest_id"].isna().all() and far["kommunekode"].isna().all()
 
 
 def test_work_coordinates_checks_denmark_and_names_the_point():
