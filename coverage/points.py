@@ -53,6 +53,7 @@ import shapely
 from numpy.typing import ArrayLike
 from pyproj import Transformer
 
+from coverage import arrowtext
 from coverage.assess import CLASSES, assess_many
 from coverage.errors import InvalidRequestError
 from coverage.grid import cell_name_array
@@ -356,7 +357,7 @@ class PointIndex:
         chosen, codes = np.unique(nearest[found], return_inverse=True)
         all_codes = np.full(len(nearest), -1, dtype=np.int32)
         all_codes[found] = codes
-        taken = self.ids.take(pa.array(self.addresses.row[chosen]))
+        taken = arrowtext.take(self.ids, self.addresses.row[chosen])  # not ChunkedArray.take
         categories = pd.Index(pd.arrays.ArrowStringArray(taken))
         return pd.Categorical.from_codes(all_codes, categories=categories)
 

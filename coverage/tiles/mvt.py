@@ -18,13 +18,15 @@ negative one.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import shapely
+
+from coverage.arrowtext import take_sorted
 
 #: MVT geometry types.
 POINT, POLYGON = 1, 3
@@ -110,11 +112,6 @@ class ArrowValues:
     """Values in an Arrow array or chunked array (e.g. a table's own column, not a copy)."""
 
     array: pa.Array | pa.ChunkedArray
-    _ends: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        chunks = self.array.chunks if isinstance(self.array, pa.ChunkedArray) else [self.array]
-        self._ends = np.cumsum([len(c) for c in chunks], dtype=np.int64)
 
     @classmethod
     def from_series(cls, series: pd.Series) -> ArrowValues:
@@ -128,23 +125,8 @@ class ArrowValues:
         return cls(array)
 
     def take(self, codes: np.ndarray) -> pa.Array:
-        """The values of ``codes`` (sorted), taken chunk by chunk: ``ChunkedArray.take`` joins
-        the chunks first, so its time grows with the whole column, not with the codes."""
-        if not isinstance(self.array, pa.ChunkedArray):
-            return self.array.take(pa.array(codes, pa.int64()))
-        codes = np.asarray(codes, dtype=np.int64)
-        cut = np.searchsorted(codes, self._ends, side="left")
-        pieces = []
-        lo = 0
-        for i, hi in enumerate(cut.tolist()):
-            if hi > lo:
-                start = int(self._ends[i - 1]) if i else 0
-                piece = pa.array(codes[lo:hi] - start, pa.int64())
-                pieces.append(self.array.chunk(i).take(piece))
-            lo = hi
-        if not pieces:
-            return pa.array([], self.array.type)
-        return pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
+        """The values of ``codes`` (sorted), chunk by chunk (:func:`coverage.arrowtext.take_sorted`)."""
+        return take_sorted(self.array, codes)
 
 
 @dataclass
