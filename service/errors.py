@@ -85,6 +85,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     422: {"model": ErrorBody, "description": "A parameter has the wrong type or range."},
     503: {"model": ErrorBody, "description": "No release is loaded, or a layer is unavailable."},
 }
+#: :data:`ERROR_RESPONSES` for routes whose answers are not JSON (GeoJSON features): FastAPI
+#: documents a response ``model`` under the route's own media type, but errors are sent as
+#: ``application/json``, so these name it.
+JSON_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {
+        "description": entry["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for code, entry in ERROR_RESPONSES.items()
+}
 
 
 def status_for(exc: Exception) -> int:
@@ -151,6 +161,7 @@ def add_exception_handlers(app: FastAPI) -> None:
 __all__ = [
     "DEFAULT_STATUS_CODES",
     "ERROR_RESPONSES",
+    "JSON_ERROR_RESPONSES",
     "ErrorBody",
     "Suggestion",
     "UnavailableError",

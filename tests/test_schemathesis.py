@@ -54,16 +54,6 @@ CONFIG = SchemathesisConfig.from_dict(
                     },
                 },
             },
-            # FINDINGS in other modules, each allowed here only until fixed (see the report):
-            {
-                # service/routes/features.py: with response_class=GeoJSONResponse the 404/422
-                # answers are documented as application/geo+json but sent as application/json.
-                "include-path": [
-                    "/collections/{collection_id}/items",
-                    "/collections/{collection_id}/items/{feature_id}",
-                ],
-                "checks": {"content_type_conformance": {"enabled": False}},
-            },
         ],
     }
 )

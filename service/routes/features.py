@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from coverage import ogc
 from service.dependencies import BaseUrl, ItemsParams, RulesParam, Settings, State
-from service.errors import ERROR_RESPONSES
+from service.errors import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from service.routes.pages import citizen_page, wants_html
 
 router = APIRouter(tags=["OGC API - Features"])
@@ -162,7 +162,7 @@ def collection(
     "/collections/{collection_id}/items",
     response_model=FeatureCollection,
     response_class=GeoJSONResponse,
-    responses={**ERROR_RESPONSES, **_GEOJSON_OK},
+    responses={**JSON_ERROR_RESPONSES, **_GEOJSON_OK},
 )
 def items(
     state: State,
@@ -189,7 +189,7 @@ def items(
     "/collections/{collection_id}/items/{feature_id}",
     response_model=Feature,
     response_class=GeoJSONResponse,
-    responses={**ERROR_RESPONSES, **_GEOJSON_OK},
+    responses={**JSON_ERROR_RESPONSES, **_GEOJSON_OK},
 )
 def feature(
     state: State,
