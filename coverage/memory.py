@@ -61,4 +61,40 @@ def tune_for_long_runs() -> None:
         ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
-__all__ = ["GDAL_CACHE_MB", "HEAVY_BUILD", "MMAP_THRESHOLD", "release_memory", "tune_for_long_runs"]
+class Trimmer:
+    """Calls :func:`release_memory` every ``interval`` seconds on a daemon thread until stopped:
+    for a long-running process whose worker threads leave freed pages behind."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.runs = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start trimming (nothing when the interval is 0)."""
+        if self.interval > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="netkort-trim", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            release_memory()
+            self.runs += 1
+
+
+__all__ = [
+    "GDAL_CACHE_MB",
+    "HEAVY_BUILD",
+    "MMAP_THRESHOLD",
+    "Trimmer",
+    "release_memory",
+    "tune_for_long_runs",
+]

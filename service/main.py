@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coverage import __version__
-from coverage.memory import tune_for_long_runs
+from coverage.memory import Trimmer, tune_for_long_runs
 from service import routes
 from service.errors import add_exception_handlers
 from service.routes import ROUTERS
@@ -72,12 +72,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     tune_for_long_runs()  # the service holds a release for hours: see coverage.memory
     metrics = Metrics()
     watcher = ReleaseWatcher(settings, metrics)
+    trimmer = Trimmer(settings.trim_interval)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Loading reads and indexes the whole release: off the event loop.
         await run_in_threadpool(watcher.start)
+        trimmer.start()
         yield
+        trimmer.stop()
         watcher.wait(timeout=30)
 
     app = FastAPI(
@@ -93,6 +96,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.watcher = watcher
+    app.state.trimmer = trimmer
     add_exception_handlers(app)
     add_security(app, settings)  # innermost middleware: CORS and metrics still see 413/429
 
