@@ -6,10 +6,10 @@ on integer arrays sorted by (street, house number, letter, postcode), so a stree
 one contiguous slice found with ``np.searchsorted`` and filters are vectorised integer comparisons;
 no query scans the 850,000 strings of a region. Fuzzy matching (rapidfuzz) runs over the few tens of
 thousands of distinct street names only, restricted to streets that have the asked house number or
-postcode, and only when no exact or prefix match answers. Ids are 128-bit numbers searched by
-bisection (:mod:`coverage.idtable`); nearest-address queries read a sorted grid of cells in
-EPSG:25832, where distances are metres (:mod:`coverage.pointgrid`). Neither holds a Python object per
-address, which keeps a region's index small.
+postcode, and only when no exact or prefix match answers (:mod:`coverage.addresssearch`). Ids are
+128-bit numbers searched by bisection (:mod:`coverage.idtable`); nearest-address queries read a
+sorted grid of cells in EPSG:25832, where distances are metres (:mod:`coverage.pointgrid`). Neither
+holds a Python object per address, which keeps a region's index small.
 
 The answer itself (:func:`lookup`) is a plain dict shared by the HTTP service and ``netkort lookup``.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
@@ -29,15 +28,9 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
-from rapidfuzz import fuzz, process
 
-from coverage.addressquery import (
-    ParsedQuery,
-    compact_names,
-    house_numbers,
-    parse_query,
-    prefix_range,
-)
+from coverage.addressquery import ParsedQuery, compact_names, house_numbers, parse_query
+from coverage.addresssearch import MAX_SUGGESTIONS, Hit, TextSearch
 from coverage.addresstext import address_text, street_key
 from coverage.assess import availability_positions
 from coverage.columns import RowReader
@@ -52,9 +45,6 @@ log = logging.getLogger(__name__)
 
 #: How far (metres) a position may lie from an address and still answer for it.
 NEAREST_DISTANCE = 50.0
-#: Fuzzy street scores (rapidfuzz ratio, 0-100): to answer, and to suggest.
-_FUZZY_ANSWER, _FUZZY_SUGGEST = 75.0, 55.0
-_MAX_SUGGESTIONS = 5
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _MAPPING_ID = re.compile(r"mapping:\d{4}:[a-z0-9-]+:\d{1,3}[a-z]?")
 
@@ -87,16 +77,6 @@ def _transformer(to_work: bool) -> Transformer:
         t = Transformer.from_crs(src, dst, always_xy=True)
         setattr(_local, key, t)
     return t
-
-
-class Hit(NamedTuple):
-    """One found address: index entry, id, display text and how it was found."""
-
-    entry: int
-    id: str
-    text: str
-    quality: str
-    position_known: bool
 
 
 class PointInfo(NamedTuple):
@@ -133,7 +113,7 @@ def _factorize(*parts: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class AddressIndex:
+class AddressIndex(TextSearch):
     """Every address of a release (plus unmatched mapping rows) ready for text, id and point search.
 
     Arrays are in index order: sorted by street, number, letter, postcode. ``addr_row`` and
@@ -309,7 +289,7 @@ class AddressIndex:
 
     def suggestions(self, entries: np.ndarray) -> list[dict[str, str]]:
         """Up to five ``{id, text}`` suggestions for a not-found answer."""
-        return [{"id": str(self.ids[e]), "text": self.text(e)} for e in entries[:_MAX_SUGGESTIONS]]
+        return [{"id": str(self.ids[e]), "text": self.text(e)} for e in entries[:MAX_SUGGESTIONS]]
 
     # -- id ---------------------------------------------------------------------------------------
 
@@ -325,178 +305,6 @@ class AddressIndex:
         if found >= 0:
             return found
         raise NotFoundError(f"no address with id {key} in this release")
-
-    # -- text -------------------------------------------------------------------------------------
-
-    def _street_entries(self, street_ids: np.ndarray) -> np.ndarray:
-        """Entries of the given streets, in the order the streets are given."""
-        if len(street_ids) == 0:
-            return np.empty(0, dtype=np.int64)
-        starts, ends = self.street_start[street_ids], self.street_start[street_ids + 1]
-        return np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
-
-    def _town_ids(self, town: str, *, fuzzy: bool) -> np.ndarray:
-        lo, hi = prefix_range(self.towns, town)
-        found = np.arange(lo, hi)
-        if fuzzy and len(found) == 0:
-            hits = process.extract(
-                town, self.town_list, scorer=fuzz.ratio, score_cutoff=80, limit=10
-            )
-            found = np.array([h[2] for h in hits], dtype=np.int64)
-        return found
-
-    def _filter(self, entries: np.ndarray, q: ParsedQuery, *, partial: bool) -> np.ndarray:
-        """Keep entries matching the number (prefix when typing), letter, postcode and town."""
-        keep = np.ones(len(entries), dtype=bool)
-        if q.number is not None:
-            num = self.num[entries]
-            if partial and q.last == "number":
-                p = q.number
-                keep &= (num == p) | (num // 10 == p) | ((num // 100 == p) & (num >= 100))
-            else:
-                keep &= num == q.number
-                if q.letter or not partial:
-                    keep &= self.letter[entries] == q.letter
-        if q.postcode is not None:
-            scale = 10 ** (4 - len(q.postcode))
-            keep &= self.postnr[entries] // scale == int(q.postcode)
-        if q.town:
-            towns = self._town_ids(q.town, fuzzy=not partial)
-            keep &= np.isin(self.town_id[entries], towns) | np.isin(self.subtown_id[entries], towns)
-        return entries[keep]
-
-    def _fuzzy_streets(
-        self, q: ParsedQuery, cutoff: float, *, use_number: bool = True
-    ) -> list[np.ndarray]:
-        """Street ids by fuzzy score, grouped by equal score, best first; restricted to streets
-        having the asked postcode (and house number) so a typo cannot jump to another town."""
-        if not q.street:
-            return []
-        mask = None
-        if q.postcode is not None and len(q.postcode) == 4:
-            mask = self.postnr == int(q.postcode)
-        if use_number and q.number is not None:
-            by_number = self.num == q.number
-            mask = by_number if mask is None else mask & by_number
-        if mask is None:
-            pool, choices = np.arange(len(self.streets)), self.street_list
-        else:  # bincount, not np.unique: no sort of up to 850,000 ids
-            pool = np.flatnonzero(np.bincount(self.street_id[mask], minlength=len(self.streets)))
-            choices = self.streets[pool].tolist()
-        found = process.extract(q.street, choices, scorer=fuzz.ratio, score_cutoff=cutoff, limit=20)
-        groups: dict[float, list[int]] = {}
-        for _, score, k in found:
-            groups.setdefault(round(score, 3), []).append(int(pool[k]))
-        return [np.array(groups[s]) for s in sorted(groups, reverse=True)]
-
-    def _tiers(self, q: ParsedQuery) -> Iterator[tuple[str, np.ndarray, ParsedQuery]]:
-        """Candidate streets from strictest to loosest: exact, prefix, street + town, fuzzy.
-
-        A generator: the fuzzy tier (rapidfuzz over thousands of streets, ~0.4 ms) is only scored
-        when no stricter tier found anything.
-        """
-        lo, hi = prefix_range(self.streets, q.street)
-        if lo < hi and self.streets[lo] == q.street:
-            yield ("exact", np.array([lo]), q)
-            lo += 1
-        if lo < hi:
-            yield ("prefix", np.arange(lo, hi), q)
-        # Without a house number the town may be glued to the street: "strandvejen samsoe".
-        for k in range(1, len(q.words) if q.number is None and not q.town else 0):
-            split = q._replace(street="".join(q.words[:-k]), town="".join(q.words[-k:]))
-            i = int(np.searchsorted(self.streets, split.street))
-            if i < len(self.streets) and self.streets[i] == split.street:
-                yield ("exact", np.array([i]), split)
-        for ids in self._fuzzy_streets(q, _FUZZY_ANSWER):
-            yield ("fuzzy", ids, q)
-
-    def search(self, text: str, limit: int = 10) -> list[Hit]:
-        """Addresses matching free text, best first: exact street, then prefix, then fuzzy.
-
-        The first tier that finds anything answers; within it, entries keep index order (street,
-        number, letter, postcode). An empty list means nothing matched (see :meth:`suggest`).
-        """
-        q = parse_query(text)
-        if not q.street:
-            return []
-        for quality, streets, tq in self._tiers(q):
-            found = self._filter(self._street_entries(streets), tq, partial=False)
-            if len(found):
-                return [self.hit(e, quality) for e in found[:limit]]
-        return []
-
-    def suggest(self, text: str) -> list[dict[str, str]]:
-        """Up to five near misses for text that found nothing: the closest house numbers on the
-        best-matching street (in the asked postcode when it has the street)."""
-        q = parse_query(text)
-        if not q.street:
-            return []
-        streets = next((s for _, s, _ in self._tiers(q._replace(number=None))), None)
-        if streets is None:
-            groups = self._fuzzy_streets(q, _FUZZY_SUGGEST, use_number=False)
-            streets = np.concatenate(groups) if groups else None
-        if streets is None:
-            return []
-        entries = self._street_entries(streets)
-        if q.postcode is not None:  # prefer the asked postcode, if the street is there at all
-            same = entries[self.postnr[entries] == int(q.postcode)]
-            entries = same if len(same) else entries
-        if q.number is not None:
-            rank = np.abs(self.num[entries].astype(np.int32) - q.number)
-            entries = entries[np.argsort(rank, kind="stable")]
-        return self.suggestions(entries)
-
-    def resolve(self, text: str) -> Hit:
-        """The one address the text names, or NotFoundError with up to five suggestions."""
-        q = parse_query(text)
-        if not q.street:
-            raise NotFoundError(
-                f"{text!r} names no street; write e.g. 'Strandvejen 52, 8305 Samsø'"
-            )
-        hits = self.search(text, limit=_MAX_SUGGESTIONS + 1)
-        if len(hits) == 1 and q.number is not None:
-            return hits[0]
-        if len(hits) > 1 and q.number is not None:
-            # A register address beats mapping rows that matched no address ("M.B. Jensensvej 5"
-            # against an unmatched row spelt "M.B. Jensens Vej 5"); two register addresses in
-            # different towns stay ambiguous.
-            registered = [h for h in hits if self.addr_row[h.entry] >= 0]
-            if len(registered) == 1:
-                return registered[0]
-        if hits:
-            pairs = [{"id": h.id, "text": h.text} for h in hits[:_MAX_SUGGESTIONS]]
-            hint = "add the house number" if q.number is None else "add the postcode or town"
-            count = f"{len(hits)}" if len(hits) <= _MAX_SUGGESTIONS else "several"
-            raise NotFoundError(f"{text!r} matches {count} addresses: {hint}", pairs)
-        raise NotFoundError(f"no address matches {text!r}", self.suggest(text))
-
-    def autocomplete(self, text: str, limit: int = 10) -> list[Hit]:
-        """Addresses for text being typed: prefix matches (exact street first), then fuzzy ones."""
-        q = parse_query(text, partial=True)
-        if not q.street:
-            return []
-        lo, hi = prefix_range(self.streets, q.street)
-        candidates = np.arange(self.street_start[lo], self.street_start[hi])
-        if q.number is None and q.postcode is None and not q.town:
-            found = candidates[:limit]  # already in (street, number) order; exact street first
-        else:
-            found = self._filter(candidates, q, partial=True)
-            if len(found) == 0 and q.last == "letter":  # "strandvejen 52 s": maybe Samsø
-                q = q._replace(letter=0, town=chr(q.letter + 96), last="town")
-                found = self._filter(candidates, q, partial=True)
-            if q.number is not None and len(found) > 1:
-                exact = self.num[found] != q.number
-                found = found[np.lexsort((exact, self.street_id[found]))]
-        hits = [self.hit(e, "prefix") for e in found[:limit]]
-        if len(hits) < limit:
-            seen = {h.entry for h in hits}
-            for streets in self._fuzzy_streets(q, _FUZZY_ANSWER):
-                for e in self._filter(self._street_entries(streets), q, partial=True):
-                    if len(hits) >= limit:
-                        return hits
-                    if int(e) not in seen:
-                        hits.append(self.hit(e, "fuzzy"))
-        return hits
 
     # -- position ---------------------------------------------------------------------------------
 
