@@ -317,11 +317,19 @@ class PointIndex:
         at[in_cell] = self.addresses.occupied.rank(flat[in_cell])
         cells = self.rules[rid]
         has_near = nearest >= 0
-        near_at = np.where(has_near, nearest, 0)
-        klass = np.where(has_near, cells.classes[self.address_classes[near_at]], -1)
+        found = np.flatnonzero(has_near)
+        # Gathered for the points that have a cell or an address only: an index without any
+        # address has empty per-cell and per-address arrays, and nothing to gather.
+
+        def per_cell(values: np.ndarray, fill: float, dtype: type) -> np.ndarray:
+            out: np.ndarray = np.full(len(e), fill, dtype=dtype)
+            out[in_cell] = values[at[in_cell]]
+            return out
+
+        klass = np.full(len(e), -1, dtype=np.int8)
+        klass[found] = cells.classes[self.address_classes[nearest[found]]]
         generated = np.zeros(len(e), dtype=bool)
         generated[in_cell] = self.cell_generated.contains(at[in_cell])
-        found = np.flatnonzero(has_near)
         generated[found] |= self.address_generated.contains(nearest[found])
         names = cell_name_array(e, n, CELL)
         return pd.DataFrame(
@@ -335,12 +343,10 @@ class PointIndex:
                     pc.if_else(pa.array(finite), names, pa.scalar(None, pa.string()))
                 ),
                 "cell_addresses": count,
-                "cell_median_down": np.where(has_cell, self.median_down[at], np.nan),
-                "cell_share_100": np.where(has_cell, self.share_100[at], np.nan),
-                "cell_eligible": np.where(has_cell, cells.eligible[at], 0).astype(np.int32),
-                "cell_eligible_if_zone": np.where(has_cell, cells.eligible_if_zone[at], 0).astype(
-                    np.int32
-                ),
+                "cell_median_down": per_cell(self.median_down, np.nan, np.float64),
+                "cell_share_100": per_cell(self.share_100, np.nan, np.float64),
+                "cell_eligible": per_cell(cells.eligible, 0, np.int32),
+                "cell_eligible_if_zone": per_cell(cells.eligible_if_zone, 0, np.int32),
                 "nearest_id": self._ids(nearest),
                 "nearest_distance_m": np.where(has_near, distance, np.nan),
                 "nearest_class": pd.Categorical.from_codes(klass, categories=CLASSES),

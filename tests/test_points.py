@@ -137,6 +137,28 @@ def test_nearest_ties_go_to_release_order_and_distance_is_bounded(crafted):
     assert exact["nearest_distance_m"].tolist()[0] == 0 and exact["nearest_id"].isna().iloc[1]
 
 
+def test_an_index_without_addresses_answers_municipality_only():
+    # A release whose register rows were all quarantined still answers: no cell, no nearest.
+    addresses = pd.DataFrame(
+        {
+            "id": pd.Series([], dtype="string"),
+            "kommunekode": pd.Series([], dtype="string"),
+            "east": pd.Series([], dtype=float),
+            "north": pd.Series([], dtype=float),
+        }
+    )
+    assessment = pd.DataFrame(
+        {"class": pd.Categorical([]), "best_down": pd.Series([], dtype=float)}
+    )
+    index = PointIndex.from_tables(addresses, municipalities(), {RULES: assessment})
+    answer = ask(index, (255, 255), (1500, 500), (9000, 9000))
+    assert answer["kommunekode"].tolist()[:2] == ["0001", "0002"]
+    assert pd.isna(answer["kommunekode"].iloc[2])
+    assert (answer["cell_addresses"] == 0).all() and (answer["cell_eligible"] == 0).all()
+    assert answer["cell_median_down"].isna().all() and answer["nearest_id"].isna().all()
+    assert answer["nearest_class"].isna().all()
+
+
 def test_bad_questions_are_refused_and_nan_points_get_no_answer(crafted):
     with pytest.raises(InvalidRequestError, match="0 to 500"):
         ask(crafted, (0, 0), max_distance=501)
