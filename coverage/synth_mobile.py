@@ -114,6 +114,17 @@ class MobileOutput:
     files: dict[str, Path] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
 
+    def add(self, kind: str, path: Path, stamp: str, what: str) -> None:
+        """A written file and its manifest entry, attributed as generated ``what``."""
+        self.files[kind] = path
+        self.entries.append(
+            ManifestEntry(
+                kind,
+                path.resolve(),
+                attribution=f"GENERERET af netkort synth ({stamp}): ikke virkelige {what}",
+            )
+        )
+
 
 def synthesize_mobile(
     out: Path,
@@ -146,14 +157,7 @@ def synthesize_mobile(
         density = auto_density(bundle, region) / RURAL_SITE_DENSITY
         sites = generate_sites(region, options.sites, density, _seed_of(site_seed))
         write_csv(_site_table(sites), sites_path)
-    result.files["sites"] = sites_path
-    result.entries.append(
-        ManifestEntry(
-            "sites",
-            sites_path.resolve(),
-            attribution=f"GENERERET af netkort synth ({stamp}): ikke virkelige master",
-        )
-    )
+    result.add("sites", sites_path, stamp, "master")
     per_operator = sites["operator"].value_counts().sort_index()
     result.counts["mobile_sites"] = len(sites)
     result.counts.update({f"sites_{k}": int(v) for k, v in per_operator.items()})
@@ -174,14 +178,7 @@ def synthesize_mobile(
             )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    result.files["measurements"] = path
-    result.entries.append(
-        ManifestEntry(
-            "measurements",
-            path.resolve(),
-            attribution=f"GENERERET af netkort synth ({stamp}): ikke virkelige målinger",
-        )
-    )
+    result.add("measurements", path, stamp, "målinger")
     result.counts["measurements"] = written
     result.counts["measurement_devices"] = devices
     return result

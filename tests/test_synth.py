@@ -81,18 +81,8 @@ def mapping(generated: Path) -> pd.DataFrame:
 
 def test_same_seed_gives_the_same_bytes(generated: Path, tmp_path: Path):
     again = tmp_path / "b"
-    run_cli(
-        "synth",
-        "-o",
-        str(again),
-        "--addresses",
-        str(N),
-        "--seed",
-        str(SEED),
-        "--sites",
-        "0",
-        "--quiet",
-    )
+    same = ("synth", "-o", str(again), "--addresses", str(N), "--seed", str(SEED), "--sites", "0")
+    run_cli(*same, "--quiet")
     for name in ("adgangsadresser.csv", "bbk_udbudt.csv", "README.txt"):
         assert (again / name).read_bytes() == (generated / name).read_bytes(), name
     # The manifest names its own folder (absolute paths); otherwise it is the same.
@@ -103,18 +93,7 @@ def test_same_seed_gives_the_same_bytes(generated: Path, tmp_path: Path):
     )
     # Writing into the same folder again changes nothing at all.
     before = {p.name: p.read_bytes() for p in again.iterdir()}
-    run_cli(
-        "synth",
-        "-o",
-        str(again),
-        "--addresses",
-        str(N),
-        "--seed",
-        str(SEED),
-        "--sites",
-        "0",
-        "--quiet",
-    )
+    run_cli(*same, "--quiet")
     assert {p.name: p.read_bytes() for p in again.iterdir()} == before
 
     other = tmp_path / "c"
@@ -310,6 +289,9 @@ def test_manifest_writer_takes_other_generators_entries(tmp_path: Path, data_dir
         (["--addresses", "0"], "--addresses 0"),
         (["--underserved", "0.9"], "--underserved 0.9"),
         (["--seed", "-1"], "--seed -1"),
+        (["--sites", "many"], "--sites 'many'"),
+        (["--sites", "0", "--measurements", "5"], "--measurements 5 with --sites 0"),
+        (["--measurements", "-1"], "--measurements -1"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, message):

@@ -6,7 +6,6 @@ same aggregates as reading the whole file at once.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from typer.testing import CliRunner
 
 from coverage.boundaries import load_region
 from coverage.build import build_release
-from coverage.cli import app, main
+from coverage.cli import app
 from coverage.mobile.aggregate import aggregate
 from coverage.mobile.batches import COMPACT_COLUMNS, scan_measurements
 from coverage.mobile.calibrate import calibration_samples
@@ -210,24 +209,6 @@ def test_default_measurements_are_millions_at_national_scale():
     assert MobileOptions().n_measurements(3_800_000) == 20_000_000
     assert MobileOptions(sites=0).n_measurements(3_800_000) == 0
     assert MobileOptions(measurements=0).n_measurements(3_800_000) == 0
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--sites", "many"], "--sites 'many'"),
-        (["--sites", "0", "--measurements", "5"], "--measurements 5 with --sites 0"),
-        (["--measurements", "-1"], "--measurements -1"),
-    ],
-)
-def test_bad_mobile_options_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, message):
-    monkeypatch.setattr(sys, "argv", ["netkort", "synth", "-o", str(tmp_path / "x"), *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
-    assert not (tmp_path / "x").exists()
 
 
 def test_cli_takes_the_site_count_and_skips_measurements_on_zero(tmp_path: Path):
