@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from coverage.errors import InvalidRequestError
-from coverage.grid import CELL_PREFIX, cell_boxes, cell_indices, cell_names
+from coverage.grid import CELL_PREFIX, CellKeys, cell_boxes, cell_names
 from coverage.types import WORK_CRS
 from coverage.zones import _check_aligned, _empty, _in_work_crs, address_xy
 
@@ -49,20 +49,18 @@ def grid_cell_stats(
     # addresses as Python strings in a DataFrame grouped twice passed ~150 MB per call), and views
     # rather than copies when every address has a position (as in a release).
     take: np.ndarray | slice = slice(None) if located.all() else located
-    rows, cols = cell_indices(x[take], y[take], size)
-    base, width = (int(rows.min()), int(cols.min())), int(cols.max() - cols.min()) + 1
-    key = (rows - base[0]) * width + (cols - base[1])  # ordered as (row, column)
-    del x, y, rows, cols
+    cells = CellKeys.of(x[take], y[take], size)  # one key per address, ordered as (row, column)
+    del x, y
     down = assessment["best_down"].to_numpy("float64", na_value=np.nan)[take]
-    order = np.lexsort((down, key))  # by cell, then speed (NaN last): in order for the median
-    new = _run_starts(key[order])
+    order = np.lexsort((down, cells.key))  # by cell, then speed (NaN last): for the median
+    new = _run_starts(cells.key[order])
     starts = np.flatnonzero(new)
-    r, c = np.divmod(key[order[starts]], width)
-    r, c, n = r + base[0], c + base[1], len(starts)
+    r, c = cells.row_col(cells.key[order[starts]])
+    n = len(starts)
     cell = np.empty(len(order), dtype=np.int32)  # each address's cell number
     cell[order] = np.cumsum(new, dtype=np.int32) - 1
     sorted_down = down[order]
-    del key, order, new
+    del cells, order, new
 
     def count(flags: np.ndarray) -> np.ndarray:
         return np.bincount(cell[flags], minlength=n).astype("int64")
